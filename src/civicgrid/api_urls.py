@@ -1,0 +1,11 @@
+"""The API root: each domain app contributes its routes under /api/."""
+
+from django.urls import include, path
+
+app_name = "api"
+
+urlpatterns = [
+    path("", include("civicgrid.accounts.api.urls")),
+    path("", include("civicgrid.orgunits.api.urls")),
+    path("", include("civicgrid.audit.api.urls")),
+]

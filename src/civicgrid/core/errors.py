@@ -1,0 +1,55 @@
+"""Domain errors. Services raise these; the API exception handler and the web views map them to
+responses. Each has a stable machine `code` and a human `message` in the user's language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+
+class DomainError(Exception):
+    code = "error"
+    status = 400
+    default_message: Any = _("The request could not be completed.")
+
+    def __init__(self, message: Any = None, *, fields: dict[str, list[str]] | None = None, **extra: Any):
+        self.message = message if message is not None else self.default_message
+        self.fields = fields or {}
+        self.extra = extra
+        super().__init__(str(self.message))
+
+
+class ValidationFailed(DomainError):
+    code = "invalid"
+    status = 400
+    default_message = _("Some fields are not valid.")
+
+
+class NotAuthenticated(DomainError):
+    code = "not_authenticated"
+    status = 401
+    default_message = _("Please log in first.")
+
+
+class PermissionDenied(DomainError):
+    code = "permission_denied"
+    status = 403
+    default_message = _("You do not have permission to do this.")
+
+
+class OutOfScope(PermissionDenied):
+    code = "out_of_scope"
+    default_message = _("This object is outside your area.")
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+    default_message = _("Not found.")
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status = 409
+    default_message = _("Someone else changed this at the same time; reload and try again.")

@@ -1,0 +1,130 @@
+"""The demo data set: the real Panyu division list, a realistic set of departments, and one account
+per role. Deterministic and idempotent: running it twice changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+from django.db import transaction
+
+from civicgrid.accounts.models import User
+from civicgrid.accounts.roles import Role
+from civicgrid.audit.services import audit_record
+from civicgrid.orgunits.models import Department, Level, OrgUnit
+from civicgrid.orgunits.services import orgunits_import
+
+DEMO_PASSWORD = "Panyu#2026demo"
+DISTRICT_CODE = "440113000000"
+SHIQIAO_CODE = "440113007000"  # 市桥街道
+SHILOU_CODE = "440113105000"  # 石楼镇
+
+# District bureaus that serve the whole district.
+DISTRICT_DEPARTMENTS = [
+    ("PY-CG", "番禺区城市管理和综合执法局", Department.Kind.URBAN_MANAGEMENT, "020-84600001"),
+    ("PY-ZJ", "番禺区住房和城乡建设局", Department.Kind.HOUSING, "020-84600002"),
+    ("PY-XF", "番禺区消防救援大队", Department.Kind.FIRE, "020-84600119"),
+    ("PY-SJ", "番禺区市场监督管理局", Department.Kind.MARKET, "020-84600003"),
+    ("PY-SW", "番禺区水务局", Department.Kind.WATER, "020-84600004"),
+    ("PY-JT", "番禺区交通运输局", Department.Kind.TRANSPORT, "020-84600005"),
+    ("PY-HB", "广州市生态环境局番禺分局", Department.Kind.ENVIRONMENT, "020-84600006"),
+    ("PY-RQ", "番禺区燃气管理办公室", Department.Kind.GAS, "020-84600007"),
+    ("PY-MZ", "番禺区民政局", Department.Kind.CIVIL_AFFAIRS, "020-84600008"),
+    ("PY-YJ", "番禺区应急管理局", Department.Kind.EMERGENCY, "020-84600009"),
+]
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    full_name: str
+    role: str
+    unit_code: str
+    department_code: str | None = None
+
+
+def _first_community(town_code: str) -> str:
+    unit = OrgUnit.objects.filter(parent__code=town_code, level=Level.COMMUNITY).order_by("code").first()
+    assert unit is not None, f"town {town_code} has no communities"
+    return unit.code
+
+
+def demo_accounts() -> list[DemoAccount]:
+    shiqiao_community = _first_community(SHIQIAO_CODE)
+    shilou_community = _first_community(SHILOU_CODE)
+    return [
+        DemoAccount("qu_admin", "区级管理员 陈志明", Role.DISTRICT_ADMIN, DISTRICT_CODE),
+        DemoAccount("shiqiao_admin", "市桥街道管理员 李敏", Role.TOWN_ADMIN, SHIQIAO_CODE),
+        DemoAccount("shilou_admin", "石楼镇管理员 何伟", Role.TOWN_ADMIN, SHILOU_CODE),
+        DemoAccount("shiqiao_clerk", "社区工作站 黄丽", Role.COMMUNITY_CLERK, shiqiao_community),
+        DemoAccount("wgy_shiqiao", "网格员 梁小红", Role.GRID_WORKER, shiqiao_community),
+        DemoAccount("wgy_shilou", "网格员 冯建国", Role.GRID_WORKER, shilou_community),
+        DemoAccount("qu_dispatcher", "区事件中心 派遣员 周婷", Role.DISPATCHER, DISTRICT_CODE),
+        DemoAccount("shiqiao_dispatcher", "市桥街道分中心 派遣员 吴强", Role.DISPATCHER, SHIQIAO_CODE),
+        DemoAccount("cg_handler", "城管局 处置员 郑浩", Role.DEPARTMENT_HANDLER, DISTRICT_CODE, "PY-CG"),
+        DemoAccount("sq_pcs_handler", "市桥派出所 处置员 罗军", Role.DEPARTMENT_HANDLER, SHIQIAO_CODE, "SQ-PCS"),
+        DemoAccount("qu_supervisor", "区督办员 谢芳", Role.SUPERVISOR, DISTRICT_CODE),
+        DemoAccount("qu_auditor", "区审计员 林静", Role.AUDITOR, DISTRICT_CODE),
+    ]
+
+
+def divisions_csv_text() -> str:
+    return (resources.files("civicgrid.orgunits") / "data" / "panyu_divisions.csv").read_text(encoding="utf-8")
+
+
+def demo_load() -> list[DemoAccount]:
+    """Load (or refresh) the demo data set and return the demo accounts."""
+    result = orgunits_import(text=divisions_csv_text(), actor=None, source_name="panyu_divisions.csv")
+    if result.errors:  # the shipped list is checked by the tests; this would be a packaging error
+        raise RuntimeError("; ".join(str(e) for e in result.errors))
+    with transaction.atomic():
+        district = OrgUnit.objects.get(code=DISTRICT_CODE)
+        towns = list(OrgUnit.objects.filter(level=Level.TOWN).order_by("code"))
+        for code, name, kind, phone in DISTRICT_DEPARTMENTS:
+            department, created = Department.objects.get_or_create(
+                code=code, defaults={"name": name, "kind": kind, "org_unit": district, "phone": phone}
+            )
+            if created:
+                department.serves.set([district])
+                audit_record(actor=None, action="departments.create", target=department, detail={"demo": True})
+        for index, town in enumerate(towns, start=1):
+            short = town.name.removesuffix("街道").removesuffix("镇")
+            for suffix, label, kind in (
+                ("PCS", "派出所", Department.Kind.POLICE),
+                ("CGZD", "综合行政执法队", Department.Kind.URBAN_MANAGEMENT),
+            ):
+                code = f"{_town_prefix(town.code)}-{suffix}"
+                department, created = Department.objects.get_or_create(
+                    code=code,
+                    defaults={
+                        "name": f"{short}{label}",
+                        "kind": kind,
+                        "org_unit": town,
+                        "phone": f"020-846{index:02d}{'110' if suffix == 'PCS' else '120'}",
+                    },
+                )
+                if created:
+                    department.serves.set([town])
+                    audit_record(actor=None, action="departments.create", target=department, detail={"demo": True})
+        accounts = demo_accounts()
+        for account in accounts:
+            if User.objects.filter(username=account.username).exists():
+                continue
+            user = User(
+                username=account.username,
+                full_name=account.full_name,
+                role=account.role,
+                org_unit=OrgUnit.objects.get(code=account.unit_code),
+                department=(
+                    Department.objects.get(code=account.department_code) if account.department_code else None
+                ),
+            )
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+            audit_record(actor=None, action="accounts.create", target=user, detail={"demo": True})
+    return accounts
+
+
+def _town_prefix(town_code: str) -> str:
+    """Short department code prefix per town: SQ for 市桥 (440113007000), else T + the town number."""
+    return "SQ" if town_code == SHIQIAO_CODE else f"T{town_code[6:9]}"

@@ -1,0 +1,33 @@
+"""The navigation each role sees: data, so later domain apps add their entries in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from civicgrid.accounts.roles import Capability, has_capability
+
+# (url name, label, capability needed or None for every signed-in user)
+NAVIGATION: list[tuple[str, Any, Capability | None]] = [
+    ("web:home", _("工作台"), None),
+    ("web:orgunits", _("组织架构"), Capability.VIEW_ORGUNITS),
+    ("web:departments", _("职能部门"), Capability.VIEW_ORGUNITS),
+    ("web:accounts", _("账号管理"), Capability.VIEW_ACCOUNTS),
+    ("web:audit", _("审计日志"), Capability.VIEW_AUDIT),
+]
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": []}
+    current = request.resolver_match.view_name if request.resolver_match else ""
+    items = [
+        {"url": reverse(name), "label": label, "active": name == current}
+        for name, label, capability in NAVIGATION
+        if capability is None or has_capability(user, capability)
+    ]
+    return {"nav_items": items}
