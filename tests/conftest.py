@@ -1,0 +1,73 @@
+"""Shared fixtures. The Panyu division list is loaded once per test database (it is what the product
+ships) and each test runs in a transaction on top of it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+
+os.environ.setdefault("CIVICGRID_ALLOW_DEV_KEY", "1")
+
+from civicgrid.accounts.models import User  # noqa: E402
+from civicgrid.orgunits.models import Department, OrgUnit  # noqa: E402
+
+PASSWORD = "Test#pass2026"
+DISTRICT = "440113000000"
+SHIQIAO = "440113007000"  # 市桥街道
+SHATOU = "440113008000"  # 沙头街道
+SHIQIAO_COMMUNITY = "440113007001"
+SHATOU_COMMUNITY = "440113008001"
+
+
+def ensure_divisions() -> None:
+    """Load the shipped Panyu list unless it is there (transactional tests flush the database)."""
+    from civicgrid.demo.services import divisions_csv_text
+    from civicgrid.orgunits.services import orgunits_import
+
+    if not OrgUnit.objects.exists():
+        result = orgunits_import(text=divisions_csv_text(), actor=None, source_name="panyu_divisions.csv")
+        assert not result.errors, result.errors
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    with django_db_blocker.unblock():
+        ensure_divisions()
+
+
+@pytest.fixture
+def unit(db) -> Callable[[str], OrgUnit]:  # type: ignore[no-untyped-def]
+    ensure_divisions()
+    return lambda code: OrgUnit.objects.get(code=code)
+
+
+@pytest.fixture
+def department(db) -> Department:  # type: ignore[no-untyped-def]
+    ensure_divisions()
+    district = OrgUnit.objects.get(code=DISTRICT)
+    dept = Department.objects.create(code="T-CG", name="测试城管局", kind="urban", org_unit=district)
+    dept.serves.set([district])
+    return dept
+
+
+@pytest.fixture
+def make_user(db) -> Callable[..., User]:  # type: ignore[no-untyped-def]
+    ensure_divisions()
+    counter = {"n": 0}
+
+    def make(role: str, unit_code: str, *, department: Department | None = None, username: str = "") -> User:
+        counter["n"] += 1
+        user = User(
+            username=username or f"{role}_{counter['n']}",
+            role=role,
+            org_unit=OrgUnit.objects.get(code=unit_code),
+            department=department,
+            full_name=f"测试{role}",
+        )
+        user.set_password(PASSWORD)
+        user.save()
+        return user
+
+    return make
