@@ -10,14 +10,14 @@ import pytest
 
 os.environ.setdefault("CIVICGRID_ALLOW_DEV_KEY", "1")
 
-from civicgrid.accounts.models import User  # noqa: E402
-from civicgrid.orgunits.models import Department, OrgUnit  # noqa: E402
+from civicgrid.accounts.models import User
+from civicgrid.orgunits.models import Department, OrgUnit
 
 PASSWORD = "Test#pass2026"
 DISTRICT = "440113000000"
 SHIQIAO = "440113007000"  # 市桥街道
 SHATOU = "440113008000"  # 沙头街道
-SHIQIAO_COMMUNITY = "440113007001"
+SHIQIAO_COMMUNITY = "440113007003"  # 德兴社区
 SHATOU_COMMUNITY = "440113008001"
 
 
@@ -35,6 +35,19 @@ def ensure_divisions() -> None:
 def django_db_setup(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
     with django_db_blocker.unblock():
         ensure_divisions()
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings):  # type: ignore[no-untyped-def]
+    """The suite runs the production settings (DEBUG off) over plain HTTP on loopback, so no redirect to
+    HTTPS, and static files come from the finders rather than a collected manifest. PBKDF2 at production
+    strength costs ~0.4 s a hash; tests that are not about hashing use MD5."""
+    settings.SECURE_SSL_REDIRECT = False
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

@@ -12,32 +12,32 @@ from civicgrid.orgunits.models import Department, OrgUnit
 class User(AbstractUser):
     """An account: one person, one role, bound to one org unit (and a department for handlers)."""
 
-    full_name = models.CharField(_("full name"), max_length=60, blank=True)
-    role = models.CharField(_("role"), max_length=20, choices=Role.choices)
+    full_name = models.CharField(_("姓名"), max_length=60, blank=True)
+    role = models.CharField(_("角色"), max_length=20, choices=Role.choices)
     org_unit = models.ForeignKey(
-        OrgUnit, verbose_name=_("org unit"), on_delete=models.PROTECT, related_name="accounts", null=True
+        OrgUnit, verbose_name=_("组织单元"), on_delete=models.PROTECT, related_name="accounts", null=True
     )
     department = models.ForeignKey(
         Department,
-        verbose_name=_("department"),
+        verbose_name=_("职能部门"),
         on_delete=models.PROTECT,
         related_name="accounts",
         null=True,
         blank=True,
     )
-    phone = models.CharField(_("work phone"), max_length=32, blank=True)
+    phone = models.CharField(_("工作电话"), max_length=32, blank=True)
     failed_logins = models.PositiveSmallIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
     password_changed_at = models.DateTimeField(null=True, blank=True)
 
-    objects = UserManager()
+    objects = UserManager()  # type: ignore[misc]
 
     REQUIRED_FIELDS = ["role"]
 
     class Meta:
         ordering = ["username"]
-        verbose_name = _("account")
-        verbose_name_plural = _("accounts")
+        verbose_name = _("账号")
+        verbose_name_plural = _("账号")
 
     def __str__(self) -> str:
         return self.full_name or self.username

@@ -30,6 +30,10 @@ def require(
         raise PermissionDenied()
     if not in_scope(actor, unit):
         audit_refusal(
-            actor=actor, action=action, target=target, reason="out_of_scope", detail={"unit": unit.code if unit else ""}
+            actor=actor,
+            action=action,
+            target=target,
+            reason="out_of_scope",
+            detail={"unit": unit.code if unit else ""},
         )
         raise OutOfScope()

@@ -20,7 +20,7 @@ def scope_root(actor: Any) -> OrgUnit:
         raise NotAuthenticated()
     if actor.org_unit_id is None:
         raise PermissionDenied("账号未绑定组织单元，请联系管理员")
-    return actor.org_unit  # type: ignore[no-any-return]
+    return actor.org_unit
 
 
 def scope_filter(queryset: QuerySet[M], *, actor: Any, path_field: str = "org_unit__path") -> QuerySet[M]:

@@ -74,14 +74,17 @@ def login_attempt(*, username: str, password: str, source: str) -> User:
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(failed_logins=0, locked_until=None, last_login=timezone.now())
         audit_record(actor=user, action="auth.login", target=user)
-    return user  # type: ignore[return-value]
+    return user
 
 
 def _record_failure(account: User | None, username: str) -> None:
     with transaction.atomic():
         if account is None:
             audit_record(
-                actor=None, action="auth.login", object_repr=username, result=AuditEntry.Result.FAILED,
+                actor=None,
+                action="auth.login",
+                object_repr=username,
+                result=AuditEntry.Result.FAILED,
                 detail={"reason": "bad_credentials"},
             )
             return
@@ -93,9 +96,7 @@ def _record_failure(account: User | None, username: str) -> None:
             account.failed_logins = 0
             account.save(update_fields=["locked_until", "failed_logins"])
             detail["locked_until"] = account.locked_until.isoformat()
-        audit_record(
-            actor=None, action="auth.login", target=account, result=AuditEntry.Result.FAILED, detail=detail
-        )
+        audit_record(actor=None, action="auth.login", target=account, result=AuditEntry.Result.FAILED, detail=detail)
 
 
 def logout_record(*, user: Any) -> None:
@@ -112,9 +113,7 @@ def token_issue(*, user: User) -> str:
     return token.key
 
 
-def _check_binding(
-    *, actor: Any, role: str, org_unit: OrgUnit, department: Department | None
-) -> dict[str, list[str]]:
+def _check_binding(*, actor: Any, role: str, org_unit: OrgUnit, department: Department | None) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if role not in Role.values:
         errors["role"] = [f"角色“{role}”无法识别"]
@@ -173,7 +172,10 @@ def user_create(
     with transaction.atomic():
         user.save()
         audit_record(
-            actor=actor, action="accounts.create", target=user, detail={"role": role, "org_unit": org_unit.code}
+            actor=actor,
+            action="accounts.create",
+            target=user,
+            detail={"role": role, "org_unit": org_unit.code},
         )
     return user
 
@@ -202,7 +204,8 @@ def user_update(
     new_role = role or user.role
     new_unit = org_unit or user.org_unit
     new_department = department if department is not None else user.department
-    assert new_unit is not None
+    if new_unit is None:
+        raise ValidationFailed(fields={"org_unit": ["账号必须绑定组织单元"]})
     errors = _check_binding(actor=actor, role=new_role, org_unit=new_unit, department=new_department)
     if errors:
         raise ValidationFailed(fields=errors)

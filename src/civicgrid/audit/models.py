@@ -32,24 +32,24 @@ class AuditQuerySet(models.QuerySet["AuditEntry"]):
 
 class AuditEntry(models.Model):
     class Result(models.TextChoices):
-        OK = "ok", _("succeeded")
-        DENIED = "denied", _("refused")
-        FAILED = "failed", _("failed")
+        OK = "ok", _("成功")
+        DENIED = "denied", _("拒绝")
+        FAILED = "failed", _("失败")
 
-    seq = models.BigIntegerField(_("sequence"), unique=True)
-    at = models.DateTimeField(_("time"), db_index=True)
+    seq = models.BigIntegerField(_("序号"), unique=True)
+    at = models.DateTimeField(_("时间"), db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    actor_username = models.CharField(_("actor"), max_length=150, blank=True)
-    action = models.CharField(_("action"), max_length=80, db_index=True)
-    object_type = models.CharField(_("object type"), max_length=80, blank=True)
-    object_id = models.CharField(_("object id"), max_length=64, blank=True)
-    object_repr = models.CharField(_("object"), max_length=200, blank=True)
-    source = models.CharField(_("source address"), max_length=64, blank=True)
-    channel = models.CharField(_("channel"), max_length=16, blank=True)
-    result = models.CharField(_("result"), max_length=8, choices=Result.choices)
-    detail = models.JSONField(_("detail"), default=dict, blank=True)
+    actor_username = models.CharField(_("操作人"), max_length=150, blank=True)
+    action = models.CharField(_("操作"), max_length=80, db_index=True)
+    object_type = models.CharField(_("对象类型"), max_length=80, blank=True)
+    object_id = models.CharField(_("对象标识"), max_length=64, blank=True)
+    object_repr = models.CharField(_("对象"), max_length=200, blank=True)
+    source = models.CharField(_("来源地址"), max_length=64, blank=True)
+    channel = models.CharField(_("渠道"), max_length=16, blank=True)
+    result = models.CharField(_("结果"), max_length=8, choices=Result.choices)
+    detail = models.JSONField(_("详情"), default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 
@@ -57,8 +57,8 @@ class AuditEntry(models.Model):
 
     class Meta:
         ordering = ["seq"]
-        verbose_name = _("audit entry")
-        verbose_name_plural = _("audit entries")
+        verbose_name = _("审计记录")
+        verbose_name_plural = _("审计记录")
         indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
 
     def __str__(self) -> str:
@@ -83,4 +83,7 @@ class AuditChainHead(models.Model):
     last_hash = models.CharField(max_length=64, default="0" * 64)
 
     class Meta:
-        verbose_name = _("audit chain head")
+        verbose_name = _("审计链头")
+
+    def __str__(self) -> str:
+        return f"#{self.last_seq} {self.last_hash[:12]}"

@@ -68,9 +68,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
     if isinstance(exc, drf_exceptions.ValidationError):
         fields = _flatten(exc.detail)
-        return Response(
-            error_body(code, _("Some fields are not valid."), fields), status=exc.status_code, headers=headers
-        )
+        return Response(error_body(code, _("部分字段填写有误。"), fields), status=exc.status_code, headers=headers)
     return Response(error_body(code, exc.detail), status=exc.status_code, headers=headers)
 
 

@@ -18,7 +18,8 @@ class RequestContext:
     channel: str = "system"
 
 
-_current: ContextVar[RequestContext] = ContextVar("civicgrid_request_context", default=RequestContext())
+_DEFAULT = RequestContext()  # frozen, so sharing it as the default is safe
+_current: ContextVar[RequestContext] = ContextVar("civicgrid_request_context", default=_DEFAULT)
 
 
 def current() -> RequestContext:

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 class DomainError(Exception):
     code = "error"
     status = 400
-    default_message: Any = _("The request could not be completed.")
+    default_message: Any = _("请求无法完成。")
 
     def __init__(self, message: Any = None, *, fields: dict[str, list[str]] | None = None, **extra: Any):
         self.message = message if message is not None else self.default_message
@@ -23,33 +23,33 @@ class DomainError(Exception):
 class ValidationFailed(DomainError):
     code = "invalid"
     status = 400
-    default_message = _("Some fields are not valid.")
+    default_message = _("部分字段填写有误。")
 
 
 class NotAuthenticated(DomainError):
     code = "not_authenticated"
     status = 401
-    default_message = _("Please log in first.")
+    default_message = _("请先登录。")
 
 
 class PermissionDenied(DomainError):
     code = "permission_denied"
     status = 403
-    default_message = _("You do not have permission to do this.")
+    default_message = _("您没有执行此操作的权限。")
 
 
 class OutOfScope(PermissionDenied):
     code = "out_of_scope"
-    default_message = _("This object is outside your area.")
+    default_message = _("该对象不在您的辖区内。")
 
 
 class NotFound(DomainError):
     code = "not_found"
     status = 404
-    default_message = _("Not found.")
+    default_message = _("未找到。")
 
 
 class Conflict(DomainError):
     code = "conflict"
     status = 409
-    default_message = _("Someone else changed this at the same time; reload and try again.")
+    default_message = _("该记录已被他人同时修改，请刷新后重试。")

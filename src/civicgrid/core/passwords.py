@@ -1,9 +1,25 @@
+"""Password rules, with messages in the user's language."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
+
+
+class MinimumLengthValidator:
+    """Django's own message for this changed in 5.2 and lost its Chinese translation; ours has both."""
+
+    def __init__(self, min_length: int = 10):
+        self.min_length = min_length
+
+    def validate(self, password: str, user: Any = None) -> None:
+        if len(password) < self.min_length:
+            raise ValidationError(self.get_help_text(), code="password_too_short")
+
+    def get_help_text(self) -> str:
+        return _("密码至少需要 %(n)d 个字符。") % {"n": self.min_length}
 
 
 class CharacterClassValidator:
@@ -28,7 +44,4 @@ class CharacterClassValidator:
             raise ValidationError(self.get_help_text(), code="password_too_simple")
 
     def get_help_text(self) -> str:
-        return _(
-            "The password must contain at least %(n)d of: lower-case letters, upper-case letters, "
-            "digits, symbols."
-        ) % {"n": self.min_classes}
+        return _("密码须包含小写字母、大写字母、数字、符号中的至少 %(n)d 类。") % {"n": self.min_classes}

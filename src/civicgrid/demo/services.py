@@ -14,7 +14,7 @@ from civicgrid.audit.services import audit_record
 from civicgrid.orgunits.models import Department, Level, OrgUnit
 from civicgrid.orgunits.services import orgunits_import
 
-DEMO_PASSWORD = "Panyu#2026demo"
+DEMO_PASSWORD = "Panyu#2026demo"  # noqa: S105 - printed by the demo, never used outside it
 DISTRICT_CODE = "440113000000"
 SHIQIAO_CODE = "440113007000"  # 市桥街道
 SHILOU_CODE = "440113105000"  # 石楼镇
@@ -45,7 +45,8 @@ class DemoAccount:
 
 def _first_community(town_code: str) -> str:
     unit = OrgUnit.objects.filter(parent__code=town_code, level=Level.COMMUNITY).order_by("code").first()
-    assert unit is not None, f"town {town_code} has no communities"
+    if unit is None:
+        raise RuntimeError(f"town {town_code} has no communities in the shipped division list")
     return unit.code
 
 
@@ -115,9 +116,7 @@ def demo_load() -> list[DemoAccount]:
                 full_name=account.full_name,
                 role=account.role,
                 org_unit=OrgUnit.objects.get(code=account.unit_code),
-                department=(
-                    Department.objects.get(code=account.department_code) if account.department_code else None
-                ),
+                department=(Department.objects.get(code=account.department_code) if account.department_code else None),
             )
             user.set_password(DEMO_PASSWORD)
             user.save()

@@ -48,22 +48,27 @@ PATH_SEPARATOR = "/"
 
 
 class OrgUnit(models.Model):
-    code = models.CharField(_("code"), max_length=32, unique=True)
-    name = models.CharField(_("name"), max_length=100)
-    level = models.CharField(_("level"), max_length=16, choices=Level.choices, db_index=True)
-    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    code = models.CharField(_("代码"), max_length=32, unique=True)
+    name = models.CharField(_("名称"), max_length=100)
+    level = models.CharField(_("层级"), max_length=16, choices=Level.choices, db_index=True)
+    kind = models.CharField(_("类型"), max_length=16, choices=Kind.choices)
     parent = models.ForeignKey(
-        "self", verbose_name=_("parent"), on_delete=models.PROTECT, null=True, blank=True, related_name="children"
+        "self",
+        verbose_name=_("上级"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
     )
-    parent_code = models.CharField(_("parent code"), max_length=32, blank=True)
+    parent_code = models.CharField(_("上级代码"), max_length=32, blank=True)
     path = models.CharField(max_length=255)
     depth = models.PositiveSmallIntegerField(default=0)
-    active = models.BooleanField(_("active"), default=True)
+    active = models.BooleanField(_("启用"), default=True)
 
     class Meta:
         ordering = ["path"]
-        verbose_name = _("org unit")
-        verbose_name_plural = _("org units")
+        verbose_name = _("组织单元")
+        verbose_name_plural = _("组织单元")
         indexes = [
             models.Index(fields=["path"], name="orgunit_path_idx", opclasses=["varchar_pattern_ops"]),
         ]
@@ -95,24 +100,24 @@ class Department(models.Model):
         JUSTICE = "justice", _("司法")
         OTHER = "other", _("其他")
 
-    code = models.CharField(_("code"), max_length=32, unique=True)
-    name = models.CharField(_("name"), max_length=100)
-    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    code = models.CharField(_("代码"), max_length=32, unique=True)
+    name = models.CharField(_("名称"), max_length=100)
+    kind = models.CharField(_("类型"), max_length=16, choices=Kind.choices)
     org_unit = models.ForeignKey(
         OrgUnit,
-        verbose_name=_("belongs to"),
+        verbose_name=_("所属单元"),
         on_delete=models.PROTECT,
         related_name="departments",
-        help_text=_("The level the department sits at: a district bureau or a town office."),
+        help_text=_("部门所在的层级：区级部门或镇街部门。"),
     )
-    serves = models.ManyToManyField(OrgUnit, verbose_name=_("serves"), related_name="served_by")
-    phone = models.CharField(_("duty phone"), max_length=32, blank=True)
-    active = models.BooleanField(_("active"), default=True)
+    serves = models.ManyToManyField(OrgUnit, verbose_name=_("服务范围"), related_name="served_by")
+    phone = models.CharField(_("值班电话"), max_length=32, blank=True)
+    active = models.BooleanField(_("启用"), default=True)
 
     class Meta:
         ordering = ["code"]
-        verbose_name = _("department")
-        verbose_name_plural = _("departments")
+        verbose_name = _("职能部门")
+        verbose_name_plural = _("职能部门")
 
     def __str__(self) -> str:
         return self.name

@@ -15,10 +15,19 @@ from civicgrid.accounts.permissions import require
 from civicgrid.accounts.roles import Capability
 from civicgrid.audit.services import audit_record
 from civicgrid.core.errors import ValidationFailed
-from civicgrid.orgunits.models import KIND_LEVEL, PARENT_LEVEL, PATH_SEPARATOR, Department, Kind, Level, OrgUnit
+from civicgrid.orgunits.models import (
+    KIND_LEVEL,
+    PARENT_LEVEL,
+    PATH_SEPARATOR,
+    Department,
+    Kind,
+    Level,
+    OrgUnit,
+)
 
 REQUIRED_COLUMNS = ("code", "name", "level", "parent_code")
 CODE_PATTERN = re.compile(r"^[0-9A-Za-z]{2,32}$")
+DEPARTMENT_CODE_PATTERN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]{1,31}$")
 # The CSV's level column names a kind (street, village, …); each kind sits at one level.
 CSV_KINDS = {kind.value: kind for kind in Kind}
 
@@ -30,6 +39,8 @@ class RowError:
     problem: str
 
     def __str__(self) -> str:
+        if self.row == 0:
+            return self.problem
         return f"第 {self.row} 行，{self.column} 列：{self.problem}"
 
 
@@ -51,15 +62,24 @@ class _Row:
 
 
 def _read_rows(text: str, errors: list[RowError]) -> list[_Row]:
-    reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _parse_rows(text, errors)
+    except csv.Error as exc:
+        errors.append(RowError(0, "-", f"CSV 格式错误：{exc}"))  # row 0: the file as a whole
+        return []
+
+
+def _parse_rows(text: str, errors: list[RowError]) -> list[_Row]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         errors.append(RowError(1, ",".join(missing), "缺少必需的列（需要 code,name,level,parent_code）"))
         return []
     rows: list[_Row] = []
-    for line, raw in enumerate(reader, start=2):
-        record = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
+    for raw in reader:
+        line = reader.line_num
+        record = {k.strip(): (v or "").strip() if isinstance(v, str) else "" for k, v in raw.items() if k}
         code, name, level, parent_code = (record[c] for c in REQUIRED_COLUMNS)
         if not CODE_PATTERN.match(code):
             errors.append(RowError(line, "code", f"代码“{code}”格式不正确（2–32 位字母或数字）"))
@@ -93,9 +113,7 @@ def _check_tree(rows: list[_Row], errors: list[RowError]) -> dict[str, OrgUnit]:
         level = KIND_LEVEL[row.kind]
         existing = stored.get(row.code)
         if existing is not None and existing.level != level:
-            errors.append(
-                RowError(row.line, "level", f"代码 {row.code} 已存在且层级为 {existing.get_level_display()}")
-            )
+            errors.append(RowError(row.line, "level", f"代码 {row.code} 已存在且层级为 {existing.get_level_display()}"))
         expected_parent = PARENT_LEVEL.get(Level(level))
         if expected_parent is None:  # a district: its parent (a city) lies outside the platform
             continue
@@ -103,7 +121,9 @@ def _check_tree(rows: list[_Row], errors: list[RowError]) -> dict[str, OrgUnit]:
             errors.append(RowError(row.line, "parent_code", "缺少上级代码"))
             continue
         parent_row = in_file.get(row.parent_code)
-        parent_level = KIND_LEVEL[parent_row.kind] if parent_row else getattr(stored.get(row.parent_code), "level", None)
+        parent_level = (
+            KIND_LEVEL[parent_row.kind] if parent_row else getattr(stored.get(row.parent_code), "level", None)
+        )
         if parent_level is None:
             errors.append(RowError(row.line, "parent_code", f"上级代码 {row.parent_code} 不存在"))
         elif parent_level != expected_parent:
@@ -136,14 +156,15 @@ def orgunits_import(*, text: str, actor: Any, source_name: str = "", dry_run: bo
         for row in rows:
             parent = units.get(row.parent_code) if PARENT_LEVEL.get(Level(KIND_LEVEL[row.kind])) else None
             path = (parent.path if parent else "") + row.code + PATH_SEPARATOR
-            values = {
+            depth = (parent.depth + 1) if parent else 0
+            values: dict[str, Any] = {
                 "name": row.name,
                 "level": KIND_LEVEL[row.kind],
                 "kind": row.kind,
                 "parent": parent,
                 "parent_code": row.parent_code,
                 "path": path,
-                "depth": (parent.depth + 1) if parent else 0,
+                "depth": depth,
             }
             unit = units.get(row.code)
             if unit is None:
@@ -151,7 +172,7 @@ def orgunits_import(*, text: str, actor: Any, source_name: str = "", dry_run: bo
                 result.created += 1
             elif any(getattr(unit, k) != v for k, v in values.items()):
                 if unit.path != path:
-                    _move_subtree(unit, path, values["depth"])
+                    _move_subtree(unit, path, depth)
                 for key, value in values.items():
                     setattr(unit, key, value)
                 unit.save()
@@ -191,8 +212,8 @@ def department_create(
 ) -> Department:
     require(actor, Capability.MANAGE_DEPARTMENTS, action="departments.create", unit=org_unit)
     errors: dict[str, list[str]] = {}
-    if not CODE_PATTERN.match(code):
-        errors["code"] = ["代码格式不正确（2–32 位字母或数字）"]
+    if not DEPARTMENT_CODE_PATTERN.match(code):
+        errors["code"] = ["代码格式不正确（2–32 位字母、数字、连字符或下划线）"]
     elif Department.objects.filter(code=code).exists():
         errors["code"] = [f"部门代码 {code} 已存在"]
     if not name.strip():
@@ -207,9 +228,7 @@ def department_create(
     if errors:
         raise ValidationFailed(fields=errors)
     with transaction.atomic():
-        department = Department.objects.create(
-            code=code, name=name.strip(), kind=kind, org_unit=org_unit, phone=phone
-        )
+        department = Department.objects.create(code=code, name=name.strip(), kind=kind, org_unit=org_unit, phone=phone)
         department.serves.set(served)
         audit_record(
             actor=actor,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth import login, logout
@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from civicgrid.accounts import selectors as account_selectors
 from civicgrid.accounts import services as account_services
+from civicgrid.accounts.models import User
 from civicgrid.accounts.roles import GRANTABLE_ROLES, Capability, Role, has_capability
 from civicgrid.audit.models import AuditEntry
 from civicgrid.audit.selectors import audit_entry_list, audit_verify
@@ -23,6 +24,11 @@ from civicgrid.core import context
 from civicgrid.core.errors import DomainError
 from civicgrid.orgunits.models import Level
 from civicgrid.orgunits.selectors import departments_serving, orgunit_ancestors
+
+
+def _user(request: HttpRequest) -> User:
+    """The signed-in account (views that call this are behind login_required)."""
+    return cast(User, request.user)
 
 
 def _page(request: HttpRequest, queryset: Any, per_page: int = 50) -> Any:
@@ -65,7 +71,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    user = request.user
+    user = _user(request)
     unit = account_selectors.scope_root(user)
     summary = account_selectors.orgunit_summary(actor=user)
     context_data: dict[str, Any] = {
@@ -86,7 +92,7 @@ def home(request: HttpRequest) -> HttpResponse:
     if has_capability(user, Capability.VIEW_AUDIT):
         entries = audit_entry_list(actor=user)
         context_data["recent_refusals"] = entries.exclude(result=AuditEntry.Result.OK)[:10]
-    if user.department_id:
+    if user.department is not None:
         context_data["department"] = user.department
         context_data["department_serves"] = user.department.serves.order_by("path")[:60]
     return render(request, "web/home.html", context_data)
@@ -124,7 +130,7 @@ def departments(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def accounts(request: HttpRequest) -> HttpResponse:
-    user = request.user
+    user = _user(request)
     form_errors: dict[str, list[str]] = {}
     form: dict[str, str] = {}
     if request.method == "POST":
@@ -218,7 +224,7 @@ def password(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             account_services.password_change(
-                user=request.user,
+                user=_user(request),
                 old_password=request.POST.get("old_password", ""),
                 new_password=request.POST.get("new_password", ""),
             )
@@ -227,7 +233,7 @@ def password(request: HttpRequest) -> HttpResponse:
         else:
             from django.contrib.auth import update_session_auth_hash
 
-            update_session_auth_hash(request, request.user)
+            update_session_auth_hash(request, _user(request))
             messages.success(request, "密码已修改")
             return redirect("web:home")
     return render(request, "web/password.html", {"errors": errors}, status=400 if errors else 200)

@@ -14,8 +14,17 @@ class UserSerializer(serializers.ModelSerializer[User]):
     class Meta:
         model = User
         fields = [
-            "id", "username", "full_name", "role", "role_display", "org_unit", "org_unit_name",
-            "department", "is_active", "locked", "last_login",
+            "id",
+            "username",
+            "full_name",
+            "role",
+            "role_display",
+            "org_unit",
+            "org_unit_name",
+            "department",
+            "is_active",
+            "locked",
+            "last_login",
         ]
 
 

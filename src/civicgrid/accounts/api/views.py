@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
@@ -17,6 +17,7 @@ from civicgrid.accounts.api.serializers import (
     UserSerializer,
     UserUpdateSerializer,
 )
+from civicgrid.accounts.models import User
 from civicgrid.core import context
 from civicgrid.core.errors import NotFound
 from civicgrid.orgunits.models import Department
@@ -35,7 +36,11 @@ class TokenView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
 
-    @extend_schema(request=TokenRequestSerializer, responses=TokenResponseSerializer, summary="用用户名和密码换取 API 令牌")
+    @extend_schema(
+        request=TokenRequestSerializer,
+        responses=TokenResponseSerializer,
+        summary="用用户名和密码换取 API 令牌",
+    )
     def post(self, request: Request) -> Response:
         payload = TokenRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -50,14 +55,14 @@ class TokenView(APIView):
 class MeView(APIView):
     @extend_schema(responses=UserSerializer, summary="当前账号")
     def get(self, request: Request) -> Response:
-        return Response(UserSerializer(request.user).data)
+        return Response(UserSerializer(cast(User, request.user)).data)
 
 
 @extend_schema(parameters=[OpenApiParameter("role", str), OpenApiParameter("q", str)])
-class UserListView(generics.ListAPIView):  # type: ignore[type-arg]
+class UserListView(generics.ListAPIView):
     serializer_class = UserSerializer
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self):
         params = self.request.query_params
         return selectors.user_list(actor=self.request.user, role=params.get("role"), q=params.get("q"))
 

@@ -16,8 +16,18 @@ class AuditEntrySerializer(serializers.ModelSerializer[AuditEntry]):
     class Meta:
         model = AuditEntry
         fields = [
-            "seq", "at", "actor_username", "action", "object_type", "object_id", "object_repr",
-            "source", "channel", "result", "detail", "hash",
+            "seq",
+            "at",
+            "actor_username",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "source",
+            "channel",
+            "result",
+            "detail",
+            "hash",
         ]
 
 
@@ -25,10 +35,10 @@ class AuditEntrySerializer(serializers.ModelSerializer[AuditEntry]):
     parameters=[OpenApiParameter(p, str) for p in ("action", "actor", "result", "object_type")],
     summary="审计日志（审计员、区级管理员）",
 )
-class AuditEntryListView(generics.ListAPIView):  # type: ignore[type-arg]
+class AuditEntryListView(generics.ListAPIView):
     serializer_class = AuditEntrySerializer
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self):
         return audit_entry_list(actor=self.request.user, filters=self.request.query_params.dict())
 
 
@@ -36,8 +46,11 @@ class AuditVerifyView(APIView):
     @extend_schema(
         responses=inline_serializer(
             "AuditVerifyReport",
-            {"ok": serializers.BooleanField(), "checked": serializers.IntegerField(),
-             "problems": serializers.ListField(child=serializers.CharField())},
+            {
+                "ok": serializers.BooleanField(),
+                "checked": serializers.IntegerField(),
+                "problems": serializers.ListField(child=serializers.CharField()),
+            },
         ),
         summary="校验审计日志哈希链",
     )

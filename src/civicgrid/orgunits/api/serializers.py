@@ -9,7 +9,17 @@ class OrgUnitSerializer(serializers.ModelSerializer[OrgUnit]):
 
     class Meta:
         model = OrgUnit
-        fields = ["code", "name", "level", "level_display", "kind", "kind_display", "parent_code", "depth", "active"]
+        fields = [
+            "code",
+            "name",
+            "level",
+            "level_display",
+            "kind",
+            "kind_display",
+            "parent_code",
+            "depth",
+            "active",
+        ]
 
 
 class OrgUnitDetailSerializer(OrgUnitSerializer):
@@ -25,7 +35,7 @@ class OrgUnitDetailSerializer(OrgUnitSerializer):
 
 class DepartmentSerializer(serializers.ModelSerializer[Department]):
     org_unit = serializers.CharField(source="org_unit.code", read_only=True)
-    serves = serializers.SlugRelatedField(many=True, read_only=True, slug_field="code")
+    serves = serializers.SlugRelatedField(many=True, read_only=True, slug_field="code")  # type: ignore[var-annotated]
     kind_display = serializers.CharField(source="get_kind_display", read_only=True)
 
     class Meta:

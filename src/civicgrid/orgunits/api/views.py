@@ -23,10 +23,10 @@ _FILTERS = [
 
 
 @extend_schema(parameters=_FILTERS, summary="辖区内的组织单元")
-class OrgUnitListView(generics.ListAPIView):  # type: ignore[type-arg]
+class OrgUnitListView(generics.ListAPIView):
     serializer_class = OrgUnitSerializer
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self):
         params = self.request.query_params
         return account_selectors.orgunit_list(
             actor=self.request.user, level=params.get("level"), within=params.get("within"), q=params.get("q")
@@ -43,10 +43,10 @@ class OrgUnitDetailView(APIView):
 
 
 @extend_schema(parameters=[_FILTERS[0]], summary="组织单元的整棵子树")
-class OrgUnitSubtreeView(generics.ListAPIView):  # type: ignore[type-arg]
+class OrgUnitSubtreeView(generics.ListAPIView):
     serializer_class = OrgUnitSerializer
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self):
         unit = account_selectors.orgunit_get_visible(actor=self.request.user, code=self.kwargs["code"])
         return selectors.orgunit_subtree(root=unit, level=self.request.query_params.get("level")).select_related(
             "parent"

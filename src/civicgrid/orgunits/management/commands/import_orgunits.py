@@ -36,6 +36,4 @@ class Command(BaseCommand):
                 self.stderr.write(str(error))
             raise CommandError(f"{path.name}：发现 {len(result.errors)} 处错误，未导入任何数据")
         verb = "校验通过" if options["dry_run"] else "导入完成"
-        self.stdout.write(
-            f"{verb}：新增 {result.created}，更新 {result.updated}，未变 {result.unchanged}"
-        )
+        self.stdout.write(f"{verb}：新增 {result.created}，更新 {result.updated}，未变 {result.unchanged}")

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# One command from a fresh clone to a running platform with demo data on the embedded SQLite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+
+export DEBUG="${DEBUG:-true}"
+export CIVICGRID_ALLOW_DEV_KEY=1
+export DATABASE_URL="${DATABASE_URL:-sqlite:///$PWD/var/demo.sqlite3}"
+CG=.venv/bin/civicgrid
+
+$CG migrate -v0
+$CG load_demo
+$CG verify_audit
+echo
+echo "CivicGrid is serving on http://127.0.0.1:8000  (API docs: http://127.0.0.1:8000/api/docs/ ; Ctrl-C stops)"
+exec $CG runserver "${CIVICGRID_DEMO_ADDR:-127.0.0.1:8000}" --noreload

@@ -1,4 +1,0 @@
-def test_division_list_loaded(db):
-    from civicgrid.orgunits.models import OrgUnit
-
-    assert OrgUnit.objects.count() == 293
