@@ -229,6 +229,9 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Key of the audit HMAC chain: outside the database, never rotated (defaults to SECRET_KEY).
+AUDIT_CHAIN_KEY = os.environ.get("AUDIT_CHAIN_KEY", "")
+
 # --- Org hierarchy -------------------------------------------------------------------------------------
 # Levels are data; this is the chain the district uses (district → town/street → community → grid).
 ORG_LEVELS = ["district", "town", "community", "grid"]
