@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "civicgrid.audit",
     "civicgrid.orgunits",
     "civicgrid.accounts",
+    "civicgrid.geo",
     "civicgrid.web",
     "civicgrid.demo",
 ]
@@ -88,6 +89,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "civicgrid.core.middleware.RequestContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "civicgrid.web.middleware.DomainErrorPageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -231,6 +233,18 @@ SPECTACULAR_SETTINGS = {
 
 # Key of the audit HMAC chain: outside the database, never rotated (defaults to SECRET_KEY).
 AUDIT_CHAIN_KEY = os.environ.get("AUDIT_CHAIN_KEY", "")
+
+# --- Grid layers (DOMAIN §1) ------------------------------------------------------------------------
+# Grid code = community code + this many digits (DB11-style layouts: change the layout in geo.codes).
+GRID_CODE_SEQUENCE_DIGITS = env_int("GRID_CODE_SEQUENCE_DIGITS", 3)
+# A redrawn grid keeps its code when old and new each cover at least this share of the other.
+GRID_SURVIVAL_SHARE = float(os.environ.get("GRID_SURVIVAL_SHARE", "0.8"))
+# Topology tolerances in square metres (CGCS2000 Gauss-Kruger), and the sliver thresholds.
+GRID_OVERLAP_TOLERANCE_M2 = float(os.environ.get("GRID_OVERLAP_TOLERANCE_M2", "1"))
+GRID_GAP_TOLERANCE_M2 = float(os.environ.get("GRID_GAP_TOLERANCE_M2", "1"))
+GRID_SLIVER_MIN_AREA_M2 = float(os.environ.get("GRID_SLIVER_MIN_AREA_M2", "200"))
+# Households per grid above which the map warns (a grid is usually 300–500 households).
+GRID_HOUSEHOLDS_WARNING = env_int("GRID_HOUSEHOLDS_WARNING", 500)
 
 # --- Org hierarchy -------------------------------------------------------------------------------------
 # Levels are data; this is the chain the district uses (district → town/street → community → grid).

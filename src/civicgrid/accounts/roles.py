@@ -34,6 +34,8 @@ class Capability(StrEnum):
     VIEW_AUDIT = "view_audit"
     VERIFY_AUDIT = "verify_audit"
     REVEAL_PERSONAL_INFO = "reveal_personal_info"
+    VIEW_MAP = "view_map"
+    MANAGE_GRID_LAYERS = "manage_grid_layers"
 
 
 ALL_ROLES = frozenset(Role)
@@ -47,6 +49,8 @@ CAPABILITIES: dict[Capability, frozenset[str]] = {
     Capability.VIEW_AUDIT: frozenset({Role.AUDITOR, Role.DISTRICT_ADMIN}),
     Capability.VERIFY_AUDIT: frozenset({Role.AUDITOR}),
     Capability.REVEAL_PERSONAL_INFO: frozenset({Role.COMMUNITY_CLERK, Role.TOWN_ADMIN}),
+    Capability.VIEW_MAP: ALL_ROLES,
+    Capability.MANAGE_GRID_LAYERS: frozenset({Role.DISTRICT_ADMIN}),
 }
 
 # The levels at which an account of each role may be bound.

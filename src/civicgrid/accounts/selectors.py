@@ -59,10 +59,12 @@ def orgunit_summary(*, actor: Any) -> dict[str, int]:
 
 
 def department_list(*, actor: Any) -> QuerySet[Department]:
-    """Departments that sit in or serve any unit of the actor's area (and the actor's own department)."""
+    """Departments that sit in the actor's area, serve any unit of it, or serve a unit above it (a
+    district bureau serves every community), and the actor's own department."""
     root = scope_root(actor)
+    above = [code for code in root.path.split("/") if code]
     queryset = Department.objects.filter(
-        Q(org_unit__path__startswith=root.path) | Q(serves__path__startswith=root.path)
+        Q(org_unit__path__startswith=root.path) | Q(serves__path__startswith=root.path) | Q(serves__code__in=above)
     )
     if actor.department_id:
         queryset = queryset | Department.objects.filter(pk=actor.department_id)

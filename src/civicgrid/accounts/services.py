@@ -115,6 +115,9 @@ def token_issue(*, user: User) -> str:
 
 def _check_binding(*, actor: Any, role: str, org_unit: OrgUnit, department: Department | None) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
+    if not role:
+        errors["role"] = ["请选择角色"]
+        return errors
     if role not in Role.values:
         errors["role"] = [f"角色“{role}”无法识别"]
         return errors

@@ -28,10 +28,16 @@ _DRF_CODES = {
 }
 
 
-def error_body(code: str, message: Any, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+def error_body(
+    code: str, message: Any, fields: dict[str, Any] | None = None, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`{code, message, fields?, ...extra}`: `fields` maps a field to its messages; a domain error may add
+    structured details (e.g. `errors`, one per rejected row or feature)."""
     body: dict[str, Any] = {"code": code, "message": str(message)}
     if fields:
         body["fields"] = {name: [str(m) for m in msgs] for name, msgs in fields.items()}
+    for key, value in (extra or {}).items():
+        body.setdefault(key, value)
     return body
 
 
@@ -55,7 +61,7 @@ def _flatten(detail: Any) -> dict[str, list[str]]:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Map every error to `{code, message, fields?}` with the right HTTP status."""
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
+        return Response(error_body(exc.code, exc.message, exc.fields, exc.extra), status=exc.status)
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -54,18 +54,18 @@ def demo_accounts() -> list[DemoAccount]:
     shiqiao_community = _first_community(SHIQIAO_CODE)
     shilou_community = _first_community(SHILOU_CODE)
     return [
-        DemoAccount("qu_admin", "区级管理员 陈志明", Role.DISTRICT_ADMIN, DISTRICT_CODE),
-        DemoAccount("shiqiao_admin", "市桥街道管理员 李敏", Role.TOWN_ADMIN, SHIQIAO_CODE),
-        DemoAccount("shilou_admin", "石楼镇管理员 何伟", Role.TOWN_ADMIN, SHILOU_CODE),
-        DemoAccount("shiqiao_clerk", "社区工作站 黄丽", Role.COMMUNITY_CLERK, shiqiao_community),
-        DemoAccount("wgy_shiqiao", "网格员 梁小红", Role.GRID_WORKER, shiqiao_community),
-        DemoAccount("wgy_shilou", "网格员 冯建国", Role.GRID_WORKER, shilou_community),
-        DemoAccount("qu_dispatcher", "区事件中心 派遣员 周婷", Role.DISPATCHER, DISTRICT_CODE),
-        DemoAccount("shiqiao_dispatcher", "市桥街道分中心 派遣员 吴强", Role.DISPATCHER, SHIQIAO_CODE),
-        DemoAccount("cg_handler", "城管局 处置员 郑浩", Role.DEPARTMENT_HANDLER, DISTRICT_CODE, "PY-CG"),
-        DemoAccount("sq_pcs_handler", "市桥派出所 处置员 罗军", Role.DEPARTMENT_HANDLER, SHIQIAO_CODE, "SQ-PCS"),
-        DemoAccount("qu_supervisor", "区督办员 谢芳", Role.SUPERVISOR, DISTRICT_CODE),
-        DemoAccount("qu_auditor", "区审计员 林静", Role.AUDITOR, DISTRICT_CODE),
+        DemoAccount("qu_admin", "陈志明", Role.DISTRICT_ADMIN, DISTRICT_CODE),
+        DemoAccount("shiqiao_admin", "李敏", Role.TOWN_ADMIN, SHIQIAO_CODE),
+        DemoAccount("shilou_admin", "何伟", Role.TOWN_ADMIN, SHILOU_CODE),
+        DemoAccount("shiqiao_clerk", "黄丽", Role.COMMUNITY_CLERK, shiqiao_community),
+        DemoAccount("wgy_shiqiao", "梁小红", Role.GRID_WORKER, shiqiao_community),
+        DemoAccount("wgy_shilou", "冯建国", Role.GRID_WORKER, shilou_community),
+        DemoAccount("qu_dispatcher", "周婷", Role.DISPATCHER, DISTRICT_CODE),
+        DemoAccount("shiqiao_dispatcher", "吴强", Role.DISPATCHER, SHIQIAO_CODE),
+        DemoAccount("cg_handler", "郑浩", Role.DEPARTMENT_HANDLER, DISTRICT_CODE, "PY-CG"),
+        DemoAccount("sq_pcs_handler", "罗军", Role.DEPARTMENT_HANDLER, SHIQIAO_CODE, "SQ-PCS"),
+        DemoAccount("qu_supervisor", "谢芳", Role.SUPERVISOR, DISTRICT_CODE),
+        DemoAccount("qu_auditor", "林静", Role.AUDITOR, DISTRICT_CODE),
     ]
 
 

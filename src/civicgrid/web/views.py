@@ -170,6 +170,9 @@ def accounts(request: HttpRequest) -> HttpResponse:
             "form": form,
             "form_errors": form_errors,
             "departments": account_selectors.department_list(actor=user) if can_manage else [],
+            "unit_options": (
+                account_selectors.orgunit_list(actor=user).exclude(level=Level.GRID)[:500] if can_manage else []
+            ),
             "role_filter": role_filter or "",
             "q": request.GET.get("q", ""),
         },

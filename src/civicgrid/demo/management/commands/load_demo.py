@@ -4,7 +4,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from civicgrid.accounts.roles import Role
 from civicgrid.demo.services import DEMO_PASSWORD, demo_load
+from civicgrid.orgunits.models import OrgUnit
 
 
 class Command(BaseCommand):
@@ -13,5 +15,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         accounts = demo_load()
         self.stdout.write(self.style.SUCCESS(f"演示数据已就绪。演示账号（密码均为 {DEMO_PASSWORD}）："))
+        units = dict(OrgUnit.objects.filter(code__in=[a.unit_code for a in accounts]).values_list("code", "name"))
         for account in accounts:
-            self.stdout.write(f"  {account.username:<20} {account.full_name}")
+            role = Role(account.role).label
+            self.stdout.write(f"  {account.username:<20} {role:<12} {account.full_name}（{units[account.unit_code]}）")
