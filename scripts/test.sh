@@ -19,8 +19,8 @@ step "ruff format";          .venv/bin/ruff format --check src tests benchmarks
 step "mypy";                 .venv/bin/mypy src/civicgrid
 step "migrations complete";  DATABASE_URL=sqlite:///:memory: $CG makemigrations --check --dry-run
 
-step "pytest on SQLite"
-DATABASE_URL="sqlite:///$PWD/var/test-sqlite.sqlite3" .venv/bin/pytest -p no:cacheprovider "$@"
+step "pytest on SQLite (tests marked postgres run in the next pass)"
+DATABASE_URL="sqlite:///$PWD/var/test-sqlite.sqlite3" .venv/bin/pytest -p no:cacheprovider -m "not postgres" "$@"
 
 step "pytest on PostgreSQL ($PG_URL)"
 DATABASE_URL="$PG_URL" .venv/bin/pytest -p no:cacheprovider "$@"

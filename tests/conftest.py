@@ -21,6 +21,24 @@ SHIQIAO_COMMUNITY = "440113007003"  # 德兴社区
 SHATOU_COMMUNITY = "440113008001"
 
 
+def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
+    """A test marked `postgres` needs PostgreSQL (locking, sessions). On any other database it fails
+    loudly instead of skipping; the SQLite pass of scripts/test.sh deselects them with -m "not postgres"
+    and the PostgreSQL pass runs them."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        return
+    for item in items:
+        if item.get_closest_marker("postgres"):
+            item.add_marker(pytest.mark.usefixtures("_require_postgres"))
+
+
+@pytest.fixture
+def _require_postgres() -> None:
+    pytest.fail("this test needs PostgreSQL: run it with DATABASE_URL=postgres://… (scripts/test.sh does)")
+
+
 def ensure_divisions() -> None:
     """Load the shipped Panyu list unless it is there (transactional tests flush the database)."""
     from civicgrid.demo.services import divisions_csv_text

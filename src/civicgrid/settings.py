@@ -13,7 +13,6 @@ import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent
-PROJECT_DIR = Path(os.environ.get("CIVICGRID_HOME", Path.cwd()))
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -28,8 +27,22 @@ def env_int(name: str, default: int) -> int:
     return default if value is None or value == "" else int(value)
 
 
+def env_str(name: str, default: str = "") -> str:
+    """The variable's value, or the default when it is unset or empty (as in a copied .env.example)."""
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def env_float(name: str, default: float) -> float:
+    value = env_str(name)
+    return float(value) if value else default
+
+
 def env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+PROJECT_DIR = Path(env_str("CIVICGRID_HOME", str(Path.cwd())))
 
 
 def _load_env_file(path: Path) -> None:
@@ -48,7 +61,7 @@ _load_env_file(PROJECT_DIR / ".env")
 
 DEBUG = env_bool("DEBUG", False)
 _INSECURE_DEV_KEY = "civicgrid-insecure-development-key-do-not-use-in-production"
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG and not env_bool("CIVICGRID_ALLOW_DEV_KEY", False):
         from django.core.exceptions import ImproperlyConfigured
@@ -76,6 +89,7 @@ INSTALLED_APPS = [
     "civicgrid.geo",
     "civicgrid.web",
     "civicgrid.demo",
+    "civicgrid.ops",
 ]
 
 MIDDLEWARE = [
@@ -114,8 +128,8 @@ TEMPLATES = [
 ]
 
 # --- Database: SQLite file by default (WAL mode), PostgreSQL by DATABASE_URL -------------------------
-DATA_DIR = Path(os.environ.get("CIVICGRID_DATA_DIR", PROJECT_DIR / "var"))
-DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'civicgrid.sqlite3'}"
+DATA_DIR = Path(env_str("CIVICGRID_DATA_DIR", str(PROJECT_DIR / "var")))
+DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'civicgrid.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if DATABASES["default"]["NAME"] not in ("", ":memory:"):
@@ -132,8 +146,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["REDIS_URL"]}
-        if os.environ.get("REDIS_URL")
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("REDIS_URL")}
+        if env_str("REDIS_URL")
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "civicgrid"}
     )
 }
@@ -181,8 +195,8 @@ USE_TZ = True
 
 # --- Static files: served locally (whitenoise), front-end libraries from npm's node_modules ----------
 STATIC_URL = "/static/"
-STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", PROJECT_DIR / "var" / "static"))
-NODE_MODULES_DIR = Path(os.environ.get("NODE_MODULES_DIR", PROJECT_DIR / "node_modules"))
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(PROJECT_DIR / "var" / "static")))
+NODE_MODULES_DIR = Path(env_str("NODE_MODULES_DIR", str(PROJECT_DIR / "node_modules")))
 STATICFILES_DIRS = [
     (prefix, NODE_MODULES_DIR / path)
     for prefix, path in (("vendor/htmx", "htmx.org/dist"), ("vendor/leaflet", "leaflet/dist"))
@@ -199,7 +213,7 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
-MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "media"))
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"
 
 # --- API -----------------------------------------------------------------------------------------------
@@ -232,17 +246,17 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Key of the audit HMAC chain: outside the database, never rotated (defaults to SECRET_KEY).
-AUDIT_CHAIN_KEY = os.environ.get("AUDIT_CHAIN_KEY", "")
+AUDIT_CHAIN_KEY = env_str("AUDIT_CHAIN_KEY")
 
 # --- Grid layers (DOMAIN §1) ------------------------------------------------------------------------
 # Grid code = community code + this many digits (DB11-style layouts: change the layout in geo.codes).
 GRID_CODE_SEQUENCE_DIGITS = env_int("GRID_CODE_SEQUENCE_DIGITS", 3)
 # A redrawn grid keeps its code when old and new each cover at least this share of the other.
-GRID_SURVIVAL_SHARE = float(os.environ.get("GRID_SURVIVAL_SHARE", "0.8"))
+GRID_SURVIVAL_SHARE = env_float("GRID_SURVIVAL_SHARE", 0.8)
 # Topology tolerances in square metres (CGCS2000 Gauss-Kruger), and the sliver thresholds.
-GRID_OVERLAP_TOLERANCE_M2 = float(os.environ.get("GRID_OVERLAP_TOLERANCE_M2", "1"))
-GRID_GAP_TOLERANCE_M2 = float(os.environ.get("GRID_GAP_TOLERANCE_M2", "1"))
-GRID_SLIVER_MIN_AREA_M2 = float(os.environ.get("GRID_SLIVER_MIN_AREA_M2", "200"))
+GRID_OVERLAP_TOLERANCE_M2 = env_float("GRID_OVERLAP_TOLERANCE_M2", 1)
+GRID_GAP_TOLERANCE_M2 = env_float("GRID_GAP_TOLERANCE_M2", 1)
+GRID_SLIVER_MIN_AREA_M2 = env_float("GRID_SLIVER_MIN_AREA_M2", 200)
 # Households per grid above which the map warns (a grid is usually 300–500 households).
 GRID_HOUSEHOLDS_WARNING = env_int("GRID_HOUSEHOLDS_WARNING", 500)
 
@@ -256,7 +270,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
 
@@ -265,12 +279,12 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 # Content-Security-Policy: everything is served from this origin; no inline script.
-CONTENT_SECURITY_POLICY = os.environ.get(
+CONTENT_SECURITY_POLICY = env_str(
     "CONTENT_SECURITY_POLICY",
     "default-src 'self'; img-src 'self' data: blob: {tiles}; style-src 'self' 'unsafe-inline'; "
     "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
 )
-MAP_TILE_URL = os.environ.get("MAP_TILE_URL", "")
+MAP_TILE_URL = env_str("MAP_TILE_URL")
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -137,3 +137,24 @@ def test_logout_is_a_post_and_audited(client, make_user):
     assert client.post(reverse("web:logout")).status_code == 302
     assert AuditEntry.objects.filter(action="auth.logout", object_id=str(user.pk)).exists()
     assert client.get(reverse("web:home")).status_code == 302
+
+
+def test_create_admin_bootstraps_a_new_installation(monkeypatch):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("Boot#strap2026\n"))
+    call_command(
+        "create_admin", "--username", "first_admin", "--unit", "440113000000", "--password-stdin", stdout=io.StringIO()
+    )
+    admin = User.objects.get(username="first_admin")
+    assert admin.role == Role.DISTRICT_ADMIN and admin.check_password("Boot#strap2026")
+    assert AuditEntry.objects.filter(action="accounts.bootstrap", object_id=str(admin.pk)).exists()
+    monkeypatch.setattr("sys.stdin", io.StringIO("weak\n"))
+    with pytest.raises(CommandError, match="password"):
+        call_command("create_admin", "--username", "second", "--unit", "440113000000", "--password-stdin")
+    with pytest.raises(CommandError, match="只能绑定到区"):
+        monkeypatch.setattr("sys.stdin", io.StringIO("Boot#strap2026\n"))
+        call_command("create_admin", "--username", "third", "--unit", "440113007000", "--password-stdin")
+    assert not User.objects.filter(username__in=["second", "third"]).exists()

@@ -260,3 +260,29 @@ def password_change(*, user: User, old_password: str, new_password: str) -> None
         user.password_changed_at = timezone.now()
         user.save(update_fields=["password", "password_changed_at"])
         audit_record(actor=user, action="accounts.password_change", target=user)
+
+
+def user_bootstrap(*, username: str, password: str, role: str, org_unit: OrgUnit, full_name: str = "") -> User:
+    """Create an account from the operator's shell (the first district administrator or auditor of a
+    new installation). No actor: the operator has the server; the journal records it as a system act."""
+    errors: dict[str, list[str]] = {}
+    if role not in (Role.DISTRICT_ADMIN, Role.AUDITOR):
+        errors["role"] = ["命令行只能创建区级管理员或审计员，其余账号请由管理员在系统中创建"]
+    elif org_unit.level not in ROLE_LEVELS[role]:
+        errors["org_unit"] = [f"“{Role(role).label}”只能绑定到区"]
+    if not username.strip():
+        errors["username"] = ["用户名不能为空"]
+    elif User.objects.filter(username=username.strip()).exists():
+        errors["username"] = [f"用户名 {username.strip()} 已被使用"]
+    if errors:
+        raise ValidationFailed(fields=errors)
+    user = User(username=username.strip(), role=role, org_unit=org_unit, full_name=full_name.strip())
+    _validate_new_password(password, user)
+    user.set_password(password)
+    user.password_changed_at = timezone.now()
+    with transaction.atomic():
+        user.save()
+        audit_record(
+            actor=None, action="accounts.bootstrap", target=user, detail={"role": role, "org_unit": org_unit.code}
+        )
+    return user

@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 import civicgrid
@@ -51,8 +51,8 @@ DUMP_NAMES = {"sqlite": "database.sqlite3", "postgresql": "database.pgdump"}
 ENGINE_LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 _MANIFEST_MAX_BYTES = 64 * 1024
 _CHUNK = 1024 * 1024
-# How long pg_restore waits for a table lock held by another session before giving up.
-PG_RESTORE_LOCK_TIMEOUT = "60s"
+# How long a SQLite restore waits for other connections to let go of the database file.
+SQLITE_RESTORE_BUSY_SECONDS = 30
 _PG_SETTING_ENV = {"HOST": "PGHOST", "PORT": "PGPORT", "USER": "PGUSER", "PASSWORD": "PGPASSWORD"}
 # libpq connection options that Django passes through OPTIONS, and the environment variable that
 # carries each one to pg_dump/pg_restore.
@@ -78,6 +78,10 @@ class BackupError(DomainError):
 
 class RestoreCancelled(BackupError):
     code = "restore_cancelled"
+
+
+class _DatabaseBusy(Exception):
+    pass
 
 
 @dataclass(frozen=True)
@@ -128,13 +132,16 @@ class RestoreResult:
 # --- Backup ----------------------------------------------------------------------------------------
 
 
-def backup_create(*, output: Path, force: bool = False, using: str = "default") -> BackupResult:
-    """Write a backup of database `using` to `output`: built in a temporary file in the same directory
+def backup_create(*, output: Path, force: bool = False) -> BackupResult:
+    """Write a backup of the database to `output`: built in a temporary file in the same directory
     and moved into place at the end, so `output` is either absent or a complete backup. An existing
     `output` is refused unless `force`."""
     output = Path(output)
-    connection = connections[using]
+    connection = connections[DEFAULT_DB_ALIAS]
     engine = _engine(connection)
+    if connection.in_atomic_block:
+        # SQLite copies through this connection and would include its uncommitted changes.
+        raise BackupError(f"不能在数据库事务中写备份文件 {output}。")
     if output.is_dir():
         raise BackupError(f"备份文件 {output} 是一个目录，请指定文件路径。")
     if output.exists() and not force:
@@ -183,6 +190,8 @@ def _sqlite_dump(*, connection: BaseDatabaseWrapper, dump: Path) -> tuple[int, i
     copy = sqlite3.connect(dump)
     try:
         return _audit_state(copy.cursor(), quote=connection.ops.quote_name)
+    except sqlite3.Error as exc:
+        raise _unmigrated(connection, exc) from exc
     finally:
         copy.close()
 
@@ -199,7 +208,10 @@ def _pg_dump(*, connection: BaseDatabaseWrapper, dump: Path) -> tuple[int, int, 
         cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         cursor.execute("SELECT pg_export_snapshot()")
         snapshot = cursor.fetchone()[0]
-        audit = _audit_state(cursor, quote=connection.ops.quote_name)
+        try:
+            audit = _audit_state(cursor, quote=connection.ops.quote_name)
+        except connection.Database.Error as exc:  # type: ignore[attr-defined]
+            raise _unmigrated(connection, exc) from exc
         command = [
             pg_dump,
             "--format=custom",
@@ -231,6 +243,12 @@ def _audit_state(cursor: Any, *, quote: Callable[[str], str]) -> tuple[int, int,
     if head is None:
         return entries, 0, GENESIS_HASH
     return entries, int(head[0]), str(head[1])
+
+
+def _unmigrated(connection: BaseDatabaseWrapper, exc: Exception) -> BackupError:
+    problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    name = _database_label(connection)
+    return BackupError(f"数据库 {name} 中读不到审计日志（{problem}）：请先运行 civicgrid migrate。")
 
 
 def _write_archive(*, archive: Path, manifest: BackupManifest, dump: Path, compress: bool) -> None:
@@ -279,11 +297,11 @@ def _move_into_place(*, source: Path, target: Path, force: bool) -> None:
 # --- Reading and checking a backup file -----------------------------------------------------------
 
 
-def backup_inspect(*, path: Path, using: str = "default") -> BackupManifest:
+def backup_inspect(*, path: Path) -> BackupManifest:
     """Check a backup file completely without touching the database: readable archive, well-formed
-    manifest, engine matching database `using`, dump matching its size and checksum."""
+    manifest, engine matching the configured database, dump matching its size and checksum."""
     path = Path(path)
-    engine = _engine(connections[using])
+    engine = _engine(connections[DEFAULT_DB_ALIAS])
     with tempfile.TemporaryDirectory(prefix="civicgrid-restore-") as work:
         manifest, dump = _unpack(path=path, engine=engine, work_dir=Path(work))
         _check_dump(path=path, manifest=manifest, dump=dump)
@@ -397,23 +415,25 @@ def _check_dump(*, path: Path, manifest: BackupManifest, dump: Path) -> None:
 def backup_restore(
     *,
     path: Path,
-    using: str = "default",
     confirm: Callable[[BackupManifest], bool] | None = None,
 ) -> RestoreResult:
-    """Replace database `using` with the contents of the backup file `path`, then verify the audit
+    """Replace the database with the contents of the backup file `path`, then verify the audit
     chain. The file is checked completely first; `confirm` (if given) is asked after the checks and
     before anything is changed, and a refusal raises `RestoreCancelled`.
 
-    Stop the application first: SQLite waits for other connections to finish, and PostgreSQL gives
-    up if another session holds a lock for longer than `PG_RESTORE_LOCK_TIMEOUT`."""
+    Stop the application first. PostgreSQL: refused while other sessions are connected to the
+    database. SQLite: gives up if other connections keep the file busy for
+    `SQLITE_RESTORE_BUSY_SECONDS`."""
     path = Path(path)
-    connection = connections[using]
+    connection = connections[DEFAULT_DB_ALIAS]
     engine = _engine(connection)
     if connection.in_atomic_block:
         raise BackupError(f"不能在数据库事务中从备份文件 {path} 恢复数据库。")
     with tempfile.TemporaryDirectory(prefix="civicgrid-restore-") as work:
         manifest, dump = _unpack(path=path, engine=engine, work_dir=Path(work))
         _check_dump(path=path, manifest=manifest, dump=dump)
+        if engine == "postgresql":
+            _pg_check_alone(connection=connection, path=path)
         if confirm is not None and not confirm(manifest):
             raise RestoreCancelled(f"已取消从备份文件 {path} 恢复，数据库未作任何改动。")
         if engine == "sqlite":
@@ -421,12 +441,12 @@ def backup_restore(
         else:
             _pg_restore(connection=connection, dump=dump, path=path)
     report = audit_verify()
-    head = AuditChainHead.objects.using(using).filter(pk=1).first()
+    head = AuditChainHead.objects.filter(pk=1).first()
     return RestoreResult(
         path=path,
         manifest=manifest,
         audit=report,
-        audit_entries=AuditEntry.objects.using(using).count(),
+        audit_entries=AuditEntry.objects.count(),
         audit_head_hash=head.last_hash if head is not None else GENESIS_HASH,
     )
 
@@ -441,11 +461,22 @@ def _sqlite_restore(*, connection: BaseDatabaseWrapper, dump: Path, path: Path) 
         own_target = False
     else:
         connection.close()
-        target = sqlite3.connect(connection.settings_dict["NAME"], timeout=60)
+        target = sqlite3.connect(connection.settings_dict["NAME"], timeout=SQLITE_RESTORE_BUSY_SECONDS)
         own_target = True
+
+    def give_up_when_busy(status: int, remaining: int, total: int) -> None:
+        # Called after every step; the step itself already waited for the busy timeout.
+        if status in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise _DatabaseBusy
+
     source = sqlite3.connect(dump)
     try:
-        source.backup(target)
+        source.backup(target, progress=give_up_when_busy)
+    except _DatabaseBusy:
+        raise BackupError(
+            f"无法从备份文件 {path} 恢复：SQLite 数据库 {_database_label(connection)} 正被其他进程使用，"
+            "请先停止 CivicGrid 服务（systemctl stop civicgrid）。数据库未改动。"
+        ) from None
     except sqlite3.Error as exc:
         raise BackupError(f"从备份文件 {path} 恢复 SQLite 数据库失败：{exc}") from exc
     finally:
@@ -459,7 +490,6 @@ def _pg_restore(*, connection: BaseDatabaseWrapper, dump: Path, path: Path) -> N
     changes. Django's connection is closed first (and after, so no stale session state survives)."""
     pg_restore = _pg_tool("pg_restore")
     env, extra = _pg_environment(connection)
-    env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c lock_timeout={PG_RESTORE_LOCK_TIMEOUT}".strip()
     connection.close()
     command = [
         pg_restore,
@@ -476,12 +506,28 @@ def _pg_restore(*, connection: BaseDatabaseWrapper, dump: Path, path: Path) -> N
     )
     connection.close()
     if completed.returncode != 0:
-        hint = ""
-        if "lock timeout" in completed.stderr:
-            hint = "数据库正被其他连接占用，请先停止 CivicGrid 服务再恢复。"
         raise BackupError(
             f"从备份文件 {path} 恢复 PostgreSQL 数据库 {connection.settings_dict['NAME']} 失败，"
-            f"数据库未改动。{hint}pg_restore 报告：{_tail(completed.stderr)}"
+            f"数据库未改动。pg_restore 报告：{_tail(completed.stderr)}"
+        )
+
+
+def _pg_check_alone(*, connection: BaseDatabaseWrapper, path: Path) -> None:
+    """pg_restore --clean drops every table; a session of the running application would hold locks
+    that make it wait indefinitely (pg_dump archives reset lock_timeout), so refuse up front."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Other roles' rows hide backend_type from an unprivileged user; autovacuum has no user.
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND usename IS NOT NULL "
+            "AND coalesce(backend_type, 'client backend') = 'client backend'"
+        )
+        others = int(cursor.fetchone()[0])
+    if others:
+        raise BackupError(
+            f"无法从备份文件 {path} 恢复：还有 {others} 个其他会话连接着数据库 "
+            f"{connection.settings_dict['NAME']}。请先停止 CivicGrid 服务（systemctl stop civicgrid）"
+            "和其他连接该数据库的程序。数据库未改动。"
         )
 
 
