@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("civicgrid.accounts.api.urls")),
     path("", include("civicgrid.orgunits.api.urls")),
     path("", include("civicgrid.audit.api.urls")),
+    path("", include("civicgrid.geo.api.urls")),
 ]

@@ -229,6 +229,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "civicgrid.core.api.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"anon": "60/min"},
+    # `?format=` names an export's file format (geojson, shapefile, csv), not a DRF renderer.
+    "URL_FORMAT_OVERRIDE": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "CivicGrid API",
@@ -257,6 +259,8 @@ GRID_SURVIVAL_SHARE = env_float("GRID_SURVIVAL_SHARE", 0.8)
 GRID_OVERLAP_TOLERANCE_M2 = env_float("GRID_OVERLAP_TOLERANCE_M2", 1)
 GRID_GAP_TOLERANCE_M2 = env_float("GRID_GAP_TOLERANCE_M2", 1)
 GRID_SLIVER_MIN_AREA_M2 = env_float("GRID_SLIVER_MIN_AREA_M2", 200)
+# Overlaps, gaps and overhangs no wider than this (metres) are digitising noise along shared edges.
+GRID_WIDTH_TOLERANCE_M = env_float("GRID_WIDTH_TOLERANCE_M", 0.1)
 # Households per grid above which the map warns (a grid is usually 300–500 households).
 GRID_HOUSEHOLDS_WARNING = env_int("GRID_HOUSEHOLDS_WARNING", 500)
 

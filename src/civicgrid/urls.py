@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("api/", include("civicgrid.api_urls")),
+    path("", include("civicgrid.geo.urls")),
     path("", include("civicgrid.web.urls")),
 ]
 

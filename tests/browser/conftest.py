@@ -100,7 +100,18 @@ def demo(live_server: Any) -> dict[str, Any]:
     from civicgrid.demo.services import demo_load
 
     cache.clear()
-    return {account.username: account for account in demo_load()}
+    return {account.username: account for account in demo_load(grid_layer=False)}
+
+
+@pytest.fixture
+def demo_with_grids(live_server: Any) -> dict[str, Any]:
+    """The demo data set with the synthetic grid layer published (slower: ~3 s)."""
+    from django.core.cache import cache
+
+    from civicgrid.demo.services import demo_load
+
+    cache.clear()
+    return {account.username: account for account in demo_load(grid_layer=True)}
 
 
 @pytest.fixture

@@ -3,6 +3,10 @@ per role. Deterministic and idempotent: running it twice changes nothing."""
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import hashlib
+import json
 from dataclasses import dataclass
 from importlib import resources
 
@@ -11,6 +15,9 @@ from django.db import transaction
 from civicgrid.accounts.models import User
 from civicgrid.accounts.roles import Role
 from civicgrid.audit.services import audit_record
+from civicgrid.geo.models import LayerVersion
+from civicgrid.geo.services import boundaries_import, layer_import, layer_publish
+from civicgrid.geo.synthetic import SyntheticPartition, load_panyu_inputs, synthetic_partition
 from civicgrid.orgunits.models import Department, Level, OrgUnit
 from civicgrid.orgunits.services import orgunits_import
 
@@ -58,7 +65,7 @@ def demo_accounts() -> list[DemoAccount]:
         DemoAccount("shiqiao_admin", "李敏", Role.TOWN_ADMIN, SHIQIAO_CODE),
         DemoAccount("shilou_admin", "何伟", Role.TOWN_ADMIN, SHILOU_CODE),
         DemoAccount("shiqiao_clerk", "黄丽", Role.COMMUNITY_CLERK, shiqiao_community),
-        DemoAccount("wgy_shiqiao", "梁小红", Role.GRID_WORKER, shiqiao_community),
+        DemoAccount("wgy_shiqiao", "梁小红", Role.GRID_WORKER, f"{shiqiao_community}001"),
         DemoAccount("wgy_shilou", "冯建国", Role.GRID_WORKER, shilou_community),
         DemoAccount("qu_dispatcher", "周婷", Role.DISPATCHER, DISTRICT_CODE),
         DemoAccount("shiqiao_dispatcher", "吴强", Role.DISPATCHER, SHIQIAO_CODE),
@@ -69,15 +76,58 @@ def demo_accounts() -> list[DemoAccount]:
     ]
 
 
+DEMO_LAYER_EFFECTIVE_FROM = dt.date(2026, 7, 1)
+
+
+@functools.cache
+def _demo_partition() -> SyntheticPartition:
+    outline, towns = load_panyu_inputs()
+    return synthetic_partition(outline=outline, towns=towns)
+
+
+def demo_grid_layer() -> LayerVersion:
+    """Publish the synthetic grid layer (with community boundaries) through the real import, check and
+    publish services, unless a layer is already published. Clearly labelled: not official boundaries."""
+    current = LayerVersion.objects.filter(status=LayerVersion.Status.PUBLISHED).first()
+    if current is not None:
+        return current
+    partition = _demo_partition()
+    grids = partition.feature_collection("grid")
+    names = dict(OrgUnit.objects.filter(level=Level.COMMUNITY).values_list("code", "name"))
+    for feature in grids["features"]:
+        code = feature["properties"]["code"]
+        community = feature["properties"]["parent_code"]
+        short = names[community].removesuffix("居民委员会").removesuffix("村民委员会").removesuffix("委员会")
+        feature["properties"]["name"] = f"{short}第{int(code[-3:])}网格"
+        # An invented but plausible household estimate (grids are usually 300–500 households).
+        feature["properties"]["households"] = 260 + int(hashlib.sha256(code.encode()).hexdigest()[:4], 16) % 300
+    layer = layer_import(
+        actor=None,
+        data=json.dumps(grids, ensure_ascii=False).encode(),
+        filename="panyu_synthetic_grids.geojson",
+        name="番禺区综合网格（合成演示）",
+        synthetic=True,
+        note=f"{partition.notice}（种子 {partition.seed}）",
+    )
+    communities = partition.feature_collection("community")
+    boundaries_import(
+        actor=None, layer=layer, data=json.dumps(communities).encode(), filename="panyu_synthetic_communities.geojson"
+    )
+    return layer_publish(actor=None, layer=layer, effective_from=DEMO_LAYER_EFFECTIVE_FROM)
+
+
 def divisions_csv_text() -> str:
     return (resources.files("civicgrid.orgunits") / "data" / "panyu_divisions.csv").read_text(encoding="utf-8")
 
 
-def demo_load() -> list[DemoAccount]:
-    """Load (or refresh) the demo data set and return the demo accounts."""
+def demo_load(*, grid_layer: bool = True) -> list[DemoAccount]:
+    """Load (or refresh) the demo data set and return the demo accounts. Without the grid layer, the
+    grid worker bound to a grid is bound to that grid's community instead."""
     result = orgunits_import(text=divisions_csv_text(), actor=None, source_name="panyu_divisions.csv")
     if result.errors:  # the shipped list is checked by the tests; this would be a packaging error
         raise RuntimeError("; ".join(str(e) for e in result.errors))
+    if grid_layer:
+        demo_grid_layer()
     with transaction.atomic():
         district = OrgUnit.objects.get(code=DISTRICT_CODE)
         towns = list(OrgUnit.objects.filter(level=Level.TOWN).order_by("code"))
@@ -115,13 +165,18 @@ def demo_load() -> list[DemoAccount]:
                 username=account.username,
                 full_name=account.full_name,
                 role=account.role,
-                org_unit=OrgUnit.objects.get(code=account.unit_code),
+                org_unit=_unit_or_parent(account.unit_code),
                 department=(Department.objects.get(code=account.department_code) if account.department_code else None),
             )
             user.set_password(DEMO_PASSWORD)
             user.save()
             audit_record(actor=None, action="accounts.create", target=user, detail={"demo": True})
     return accounts
+
+
+def _unit_or_parent(code: str) -> OrgUnit:
+    unit = OrgUnit.objects.filter(code=code).first()
+    return unit if unit is not None else OrgUnit.objects.get(code=code[:12])
 
 
 def _town_prefix(town_code: str) -> str:

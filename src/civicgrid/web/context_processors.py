@@ -13,6 +13,8 @@ from civicgrid.accounts.roles import Capability, has_capability
 # (url name, label, capability needed or None for every signed-in user)
 NAVIGATION: list[tuple[str, Any, Capability | None]] = [
     ("web:home", _("工作台"), None),
+    ("geo:map", _("网格地图"), Capability.VIEW_MAP),
+    ("geo:layers", _("图层版本"), Capability.VIEW_MAP),
     ("web:orgunits", _("组织架构"), Capability.VIEW_ORGUNITS),
     ("web:departments", _("职能部门"), Capability.VIEW_ORGUNITS),
     ("web:accounts", _("账号管理"), Capability.VIEW_ACCOUNTS),
