@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("civicgrid.orgunits.api.urls")),
     path("", include("civicgrid.audit.api.urls")),
     path("", include("civicgrid.geo.api.urls")),
+    path("", include("civicgrid.registry.api.urls")),
 ]

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "civicgrid.orgunits",
     "civicgrid.accounts",
     "civicgrid.geo",
+    "civicgrid.registry",
     "civicgrid.web",
     "civicgrid.demo",
     "civicgrid.ops",

@@ -36,6 +36,13 @@ class Capability(StrEnum):
     REVEAL_PERSONAL_INFO = "reveal_personal_info"
     VIEW_MAP = "view_map"
     MANAGE_GRID_LAYERS = "manage_grid_layers"
+    VIEW_REGISTER = "view_register"
+    REGISTER_RESIDENTS = "register_residents"
+    RECORD_RESIDENCE_EXCEPTION = "record_residence_exception"
+    IMPORT_REGISTER = "import_register"
+    WORK_QUALITY_QUEUES = "work_quality_queues"
+    DRAW_SPOT_CHECKS = "draw_spot_checks"
+    RECORD_SPOT_CHECKS = "record_spot_checks"
 
 
 ALL_ROLES = frozenset(Role)
@@ -51,6 +58,16 @@ CAPABILITIES: dict[Capability, frozenset[str]] = {
     Capability.REVEAL_PERSONAL_INFO: frozenset({Role.COMMUNITY_CLERK, Role.TOWN_ADMIN}),
     Capability.VIEW_MAP: ALL_ROLES,
     Capability.MANAGE_GRID_LAYERS: frozenset({Role.DISTRICT_ADMIN}),
+    # The register: community workstations and grid workers register; towns oversee.
+    Capability.VIEW_REGISTER: frozenset(
+        {Role.DISTRICT_ADMIN, Role.TOWN_ADMIN, Role.COMMUNITY_CLERK, Role.GRID_WORKER, Role.SUPERVISOR}
+    ),
+    Capability.REGISTER_RESIDENTS: frozenset({Role.TOWN_ADMIN, Role.COMMUNITY_CLERK, Role.GRID_WORKER}),
+    Capability.RECORD_RESIDENCE_EXCEPTION: frozenset({Role.TOWN_ADMIN, Role.COMMUNITY_CLERK}),
+    Capability.IMPORT_REGISTER: frozenset({Role.TOWN_ADMIN, Role.COMMUNITY_CLERK}),
+    Capability.WORK_QUALITY_QUEUES: frozenset({Role.TOWN_ADMIN, Role.COMMUNITY_CLERK}),
+    Capability.DRAW_SPOT_CHECKS: frozenset({Role.DISTRICT_ADMIN, Role.TOWN_ADMIN, Role.SUPERVISOR}),
+    Capability.RECORD_SPOT_CHECKS: frozenset({Role.SUPERVISOR, Role.TOWN_ADMIN, Role.COMMUNITY_CLERK}),
 }
 
 # The levels at which an account of each role may be bound.

@@ -4,7 +4,8 @@ discard it, derive a new draft from a published version, import community bounda
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext
 from shapely.geometry.base import BaseGeometry
 
 from civicgrid.accounts.permissions import in_scope, require
@@ -56,15 +59,24 @@ KIND_ALIASES = {
 CHINA_BOUNDS = (73.0, 3.0, 136.0, 54.0)
 
 
+# Apps above geo that keep things stamped with grids (the register's buildings) add a callable here in
+# their AppConfig.ready(); each runs after a publication commits. Explicit, ordered, no signals.
+PUBLISH_HOOKS: list[Callable[[LayerVersion], object]] = []
+
+
 class LayerFileRejected(DomainError):
     code = "layer_file_rejected"
     status = 400
-    default_message = "图层文件有错误，未导入任何数据"
+    default_message = gettext_lazy("图层文件有错误，未导入任何数据")
 
     def __init__(self, errors: Sequence[formats.FeatureError], message: str | None = None):
         self.errors = list(errors)
         super().__init__(
-            message or f"图层文件有 {len(self.errors)} 处错误，未导入任何数据",
+            message
+            or ngettext(
+                "图层文件有 %(n)d 处错误，未导入任何数据", "图层文件有 %(n)d 处错误，未导入任何数据", len(self.errors)
+            )
+            % {"n": len(self.errors)},
             errors=[
                 {"feature": e.index, "code": e.code, "field": e.field, "problem": e.problem, "text": str(e)}
                 for e in self.errors
@@ -128,49 +140,57 @@ def _validate_features(actor: Any, layer_file: formats.LayerFile) -> tuple[list[
         )
         geom = feature.geometry
         if geom is None:
-            fail("geometry", feature.geometry_error or "缺少几何")
+            fail("geometry", feature.geometry_error or _("缺少几何"))
             continue
         if geom.geom_type not in ("Polygon", "MultiPolygon"):
-            fail("geometry", f"几何类型为 {geom.geom_type}，应为 Polygon 或 MultiPolygon")
+            fail("geometry", _("几何类型为 %(type)s，应为 Polygon 或 MultiPolygon") % {"type": geom.geom_type})
             continue
         if geom.is_empty:
-            fail("geometry", "几何为空")
+            fail("geometry", _("几何为空"))
             continue
         if not shapely.is_valid(geom):
-            fail("geometry", f"多边形无效：{describe_invalid(geom)}")
+            fail("geometry", _("多边形无效：%(reason)s") % {"reason": describe_invalid(geom)})
             continue
         if geom.has_z:
             geom = shapely.force_2d(geom)
         parent_code = _prop(feature.properties, "parent")
         if not code:
-            fail("code", "缺少网格编码")
+            fail("code", _("缺少网格编码"))
             continue
         if code in seen:
-            fail("code", f"网格编码 {code} 与第 {seen[code]} 个要素重复")
+            fail("code", _("网格编码 %(code)s 与第 %(line)s 个要素重复") % {"code": code, "line": seen[code]})
             continue
         seen[code] = feature.index
         if not parent_code:
-            fail("parent_code", "缺少所属社区编码")
+            fail("parent_code", _("缺少所属社区编码"))
             continue
         community = communities.get(parent_code)
         if community is None:
-            fail("parent_code", f"所属社区 {parent_code} 不存在")
+            fail("parent_code", _("所属社区 %(code)s 不存在") % {"code": parent_code})
             continue
         if community.level != Level.COMMUNITY:
-            fail("parent_code", f"{community.name}（{parent_code}）不是社区/村")
+            fail("parent_code", _("%(name)s（%(code)s）不是社区/村") % {"name": community.name, "code": parent_code})
             continue
         if actor is not None and not in_scope(actor, community):
-            fail("parent_code", f"社区 {parent_code} 不在您的辖区内")
+            fail("parent_code", _("社区 %(code)s 不在您的辖区内") % {"code": parent_code})
             continue
         if layout.sequence_of(parent_code, code) is None:
             fail(
                 "code",
-                f"网格编码 {code} 与所属社区 {parent_code} 不符（应为社区编码加 {layout.sequence_digits} 位序号）",
+                ngettext(
+                    "网格编码 %(code)s 与所属社区 %(community)s 不符（应为社区编码加 %(n)d 位序号）",
+                    "网格编码 %(code)s 与所属社区 %(community)s 不符（应为社区编码加 %(n)d 位序号）",
+                    layout.sequence_digits,
+                )
+                % {"code": code, "community": parent_code, "n": layout.sequence_digits},
             )
             continue
         kind = KIND_ALIASES.get(_prop(feature.properties, "kind").lower())
         if kind is None:
-            fail("kind", f"网格类型“{_prop(feature.properties, 'kind')}”无法识别（综合网格或专属网格）")
+            fail(
+                "kind",
+                _("网格类型“%(kind)s”无法识别（综合网格或专属网格）") % {"kind": _prop(feature.properties, "kind")},
+            )
             continue
         households_text = _prop(feature.properties, "households")
         households = None
@@ -180,8 +200,9 @@ def _validate_features(actor: Any, layer_file: formats.LayerFile) -> tuple[list[
                 if households < 0 or households != float(households_text):
                     raise ValueError
             except ValueError:
-                fail("households", f"户数“{households_text}”不是非负整数")
+                fail("households", _("户数“%(value)s”不是非负整数") % {"value": households_text})
                 continue
+        # A default name is data, stored once: it stays in Chinese whatever the importer's language.
         name = _prop(feature.properties, "name") or f"{community.name}第{int(code[-layout.sequence_digits :])}网格"
         rows.append(_Row(feature.index, code, name[:100], community, kind, households, geom))
     return rows, errors
@@ -200,8 +221,8 @@ def _to_wgs84(rows: list[_Row], source_crs: str, errors: list[formats.FeatureErr
                 formats.FeatureError(
                     rows[index].index,
                     "geometry",
-                    f"坐标（{bounds[index, 0]:.4f}, {bounds[index, 1]:.4f}）不在中国范围内，"
-                    f"请检查坐标系（当前按 {source_crs} 读取）",
+                    _("坐标（%(x).4f, %(y).4f）不在中国范围内，请检查坐标系（当前按 %(crs)s 读取）")
+                    % {"x": bounds[index, 0], "y": bounds[index, 1], "crs": source_crs},
                     rows[index].code,
                 )
             )
@@ -287,16 +308,24 @@ def boundaries_import(*, actor: Any, layer: LayerVersion, data: bytes, filename:
     for feature, code in zip(layer_file.features, codes, strict=True):
         unit = units.get(code)
         if feature.geometry is None or feature.geometry.geom_type not in ("Polygon", "MultiPolygon"):
-            errors.append(formats.FeatureError(feature.index, "geometry", "应为 Polygon 或 MultiPolygon", code))
+            errors.append(formats.FeatureError(feature.index, "geometry", _("应为 Polygon 或 MultiPolygon"), code))
         elif not shapely.is_valid(feature.geometry):
             errors.append(
                 formats.FeatureError(
-                    feature.index, "geometry", f"多边形无效：{describe_invalid(feature.geometry)}", code
+                    feature.index,
+                    "geometry",
+                    _("多边形无效：%(reason)s") % {"reason": describe_invalid(feature.geometry)},
+                    code,
                 )
             )
         elif unit is None or unit.level not in (Level.COMMUNITY, Level.TOWN):
             errors.append(
-                formats.FeatureError(feature.index, "code", f"{code or '（空）'} 不是已知的社区或镇街编码", code)
+                formats.FeatureError(
+                    feature.index,
+                    "code",
+                    _("%(code)s 不是已知的社区或镇街编码") % {"code": code or pgettext("empty value", "（空）")},
+                    code,
+                )
             )
         else:
             keep.append((unit, feature.geometry))
@@ -321,7 +350,7 @@ def boundaries_import(*, actor: Any, layer: LayerVersion, data: bytes, filename:
 
 def _require_draft(layer: LayerVersion) -> None:
     if layer.status != LayerVersion.Status.DRAFT:
-        raise Conflict(f"{layer} 不是草稿，不能修改")
+        raise Conflict(_("%(layer)s 不是草稿，不能修改") % {"layer": layer})
 
 
 def _draft_inputs(layer: LayerVersion) -> tuple[list[GridFeature], list[GridInput], dict[str, BaseGeometry]]:
@@ -392,22 +421,21 @@ def layer_publish(*, actor: Any, layer: LayerVersion, effective_from: dt.date | 
         audit_refusal(
             actor=actor, action="layers.publish", target=layer, reason="topology", detail={"problems": first.counts()}
         )
-        raise ValidationFailed(f"拓扑检查未通过：{len(first.errors)} 个错误，请修正后再发布", problems=first.counts())
+        raise ValidationFailed(_topology_refusal(len(first.errors)), problems=first.counts())
     with transaction.atomic():
         layer = LayerVersion.objects.select_for_update().get(pk=layer.pk)
         _require_draft(layer)
         current = LayerVersion.objects.select_for_update().filter(status=LayerVersion.Status.PUBLISHED).first()
         if current is not None and current.effective_from and effective_from < current.effective_from:
-            raise ValidationFailed(fields={"effective_from": [f"生效日期不能早于现行版本的 {current.effective_from}"]})
+            message = _("生效日期不能早于现行版本的 %(date)s") % {"date": current.effective_from}
+            raise ValidationFailed(fields={"effective_from": [message]})
         features, inputs, boundaries = _draft_inputs(layer)
         if not features:
-            raise ValidationFailed("草稿中没有网格，不能发布")
+            raise ValidationFailed(_("草稿中没有网格，不能发布"))
         report = check_layer(inputs, boundaries, topology_config())
         _store_report(layer, report)
         if not report.ok:
-            raise ValidationFailed(
-                f"拓扑检查未通过：{len(report.errors)} 个错误，请修正后再发布", problems=report.counts()
-            )
+            raise ValidationFailed(_topology_refusal(len(report.errors)), problems=report.counts())
         plan = _plan(current, features, inputs)
         _apply_plan(layer, current, features, plan)
         number = (LayerVersion.objects.aggregate(m=Max("number"))["m"] or 0) + 1
@@ -437,7 +465,15 @@ def layer_publish(*, actor: Any, layer: LayerVersion, effective_from: dt.date | 
     from civicgrid.geo.selectors import forget_index
 
     transaction.on_commit(forget_index)
+    for hook in PUBLISH_HOOKS:
+        transaction.on_commit(functools.partial(hook, layer))
     return layer
+
+
+def _topology_refusal(errors: int) -> str:
+    return ngettext(
+        "拓扑检查未通过：%(n)d 个错误，请修正后再发布", "拓扑检查未通过：%(n)d 个错误，请修正后再发布", errors
+    ) % {"n": errors}
 
 
 def _plan(current: LayerVersion | None, features: list[GridFeature], inputs: list[GridInput]) -> Any:
@@ -541,7 +577,7 @@ def layer_draft_from(*, actor: Any, base: LayerVersion, name: str) -> LayerVersi
     _authorize(actor, "layers.draft", target=base)
     with transaction.atomic():
         draft = LayerVersion.objects.create(
-            name=name or f"{base.name} 调整",
+            name=name or f"{base.name} 调整",  # data, like an imported name: not translated
             based_on=base,
             synthetic=base.synthetic,
             source_name=str(base),
@@ -592,14 +628,14 @@ def feature_update(
     _authorize(actor, "layers.feature_update", unit=feature.community, target=feature)
     errors: dict[str, list[str]] = {}
     if name is not None and not name.strip():
-        errors["name"] = ["网格名称不能为空"]
+        errors["name"] = [_("网格名称不能为空")]
     if households is not None and households < 0:
-        errors["households"] = ["户数不能为负数"]
+        errors["households"] = [_("户数不能为负数")]
     if geometry is not None:
         if geometry.geom_type not in ("Polygon", "MultiPolygon"):
-            errors["geometry"] = [f"几何类型为 {geometry.geom_type}，应为 Polygon 或 MultiPolygon"]
+            errors["geometry"] = [_("几何类型为 %(type)s，应为 Polygon 或 MultiPolygon") % {"type": geometry.geom_type}]
         elif not shapely.is_valid(geometry):
-            errors["geometry"] = [f"多边形无效：{describe_invalid(geometry)}"]
+            errors["geometry"] = [_("多边形无效：%(reason)s") % {"reason": describe_invalid(geometry)}]
     if errors:
         raise ValidationFailed(fields=errors)
     with transaction.atomic():

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from civicgrid.registry.api import views
+
+urlpatterns = [
+    path("register/persons/", views.PersonSearchView.as_view(), name="person-search"),
+    path("register/persons/<int:person_id>/", views.PersonDetailView.as_view(), name="person-detail"),
+    path("register/persons/<int:person_id>/reveal/", views.PersonRevealView.as_view(), name="person-reveal"),
+    path("register/houses/", views.HouseListView.as_view(), name="house-list"),
+    path("register/houses/<int:house_id>/", views.HouseDetailView.as_view(), name="house-detail"),
+    path("register/residences/", views.RegisterView.as_view(), name="residence-register"),
+    path("register/residences/<int:record_id>/update/", views.ResidenceUpdateView.as_view(), name="residence-update"),
+    path("register/residences/<int:record_id>/cancel/", views.ResidenceCancelView.as_view(), name="residence-cancel"),
+]
