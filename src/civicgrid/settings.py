@@ -251,6 +251,17 @@ SPECTACULAR_SETTINGS = {
 # Key of the audit HMAC chain: outside the database, never rotated (defaults to SECRET_KEY).
 AUDIT_CHAIN_KEY = env_str("AUDIT_CHAIN_KEY")
 
+# --- Personal information (DOMAIN §8) ----------------------------------------------------------------
+# Encryption keys for identity numbers and phones: "k2:<base64>,k1:<base64>" (32-byte keys; the first
+# encrypts, all decrypt, so rotation is: prepend a new key, run `civicgrid rotate-pii-keys`, drop the old).
+PII_KEYS = env_str("PII_KEYS")
+# Key of the keyed blind index used for exact search (separate from the encryption keys).
+PII_INDEX_KEY = env_str("PII_INDEX_KEY")
+
+# --- The register (DOMAIN §4) ------------------------------------------------------------------------
+# A residence not updated for this many months is listed for verification.
+REGISTER_STALE_MONTHS = env_int("REGISTER_STALE_MONTHS", 6)
+
 # --- Grid layers (DOMAIN §1) ------------------------------------------------------------------------
 # Grid code = community code + this many digits (DB11-style layouts: change the layout in geo.codes).
 GRID_CODE_SEQUENCE_DIGITS = env_int("GRID_CODE_SEQUENCE_DIGITS", 3)

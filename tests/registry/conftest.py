@@ -5,6 +5,7 @@ import pytest
 from civicgrid.accounts.roles import Role
 from civicgrid.registry import services
 from tests.conftest import SHIQIAO_COMMUNITY
+from tests.geo.conftest import small_partition  # noqa: F401  (shared fixture)
 
 VALID_IDS = ["44011320141005001X", "360426199101010071", "110102199101010078"]
 
