@@ -84,7 +84,7 @@ def test_a_deleted_row_is_named(journal, capsys):
     report = audit_verify()
     assert not report.ok
     assert report.problems[0].seq == victim.seq + 1
-    assert "missing" in report.problems[0].problem
+    assert "缺失" in report.problems[0].problem
     with pytest.raises(CommandError):
         call_command("verify_audit")
     assert f"#{victim.seq + 1}" in capsys.readouterr().err
@@ -93,7 +93,7 @@ def test_a_deleted_row_is_named(journal, capsys):
 def test_rows_cut_from_the_end_are_detected(journal):
     raw_sql("DELETE FROM audit_auditentry WHERE seq = %s", [journal[-1].seq])
     report = audit_verify()
-    assert not report.ok and "head records" in report.problems[-1].problem
+    assert not report.ok and "链头记录" in report.problems[-1].problem
 
 
 def test_a_rewritten_hash_does_not_hide_an_edit(journal):

@@ -4,6 +4,7 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from civicgrid.accounts.roles import Role
 from civicgrid.orgunits.models import Department, OrgUnit
@@ -19,7 +20,7 @@ class User(AbstractUser):
     )
     department = models.ForeignKey(
         Department,
-        verbose_name=_("职能部门"),
+        verbose_name=pgettext_lazy("singular", "职能部门"),
         on_delete=models.PROTECT,
         related_name="accounts",
         null=True,
@@ -37,7 +38,7 @@ class User(AbstractUser):
     class Meta:
         ordering = ["username"]
         verbose_name = _("账号")
-        verbose_name_plural = _("账号")
+        verbose_name_plural = pgettext_lazy("plural", "账号")
 
     def __str__(self) -> str:
         return self.full_name or self.username

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from django.db.models import Model, Q, QuerySet
+from django.utils.translation import gettext as _
 
 from civicgrid.accounts.models import User
 from civicgrid.accounts.roles import Capability, has_capability
@@ -19,7 +20,7 @@ def scope_root(actor: Any) -> OrgUnit:
     if actor is None or not getattr(actor, "is_authenticated", False):
         raise NotAuthenticated()
     if actor.org_unit_id is None:
-        raise PermissionDenied("账号未绑定组织单元，请联系管理员")
+        raise PermissionDenied(_("账号未绑定组织单元，请联系管理员"))
     return actor.org_unit
 
 
@@ -48,7 +49,7 @@ def orgunit_get_visible(*, actor: Any, code: str) -> OrgUnit:
     """One unit, if the actor may see it. Out-of-area units look the same as missing ones."""
     unit = orgunit_list(actor=actor).filter(code=code).first()
     if unit is None:
-        raise NotFound(f"组织单元 {code} 不存在或不在您的辖区内")
+        raise NotFound(_("组织单元 %(code)s 不存在或不在您的辖区内") % {"code": code})
     return unit
 
 
@@ -85,5 +86,5 @@ def user_list(*, actor: Any, role: str | None = None, q: str | None = None) -> Q
 def user_get_visible(*, actor: Any, user_id: int) -> User:
     user = user_list(actor=actor).filter(pk=user_id).first()
     if user is None:
-        raise NotFound("账号不存在或不在您的辖区内")
+        raise NotFound(_("账号不存在或不在您的辖区内"))
     return user

@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext
 from rest_framework.authtoken.models import Token
 
 from civicgrid.accounts.models import User
@@ -30,19 +31,19 @@ from civicgrid.orgunits.models import Department, Level, OrgUnit
 class LoginFailed(DomainError):
     code = "login_failed"
     status = 400
-    default_message = "用户名或密码错误"
+    default_message = gettext_lazy("用户名或密码错误")
 
 
 class AccountLocked(DomainError):
     code = "account_locked"
     status = 403
-    default_message = "账号已被锁定"
+    default_message = gettext_lazy("账号已被锁定")
 
 
 class LoginThrottled(DomainError):
     code = "throttled"
     status = 429
-    default_message = "登录失败次数过多，请稍后再试"
+    default_message = gettext_lazy("登录失败次数过多，请稍后再试")
 
 
 _ADDRESS_WINDOW_SECONDS = 15 * 60
@@ -116,20 +117,20 @@ def token_issue(*, user: User) -> str:
 def _check_binding(*, actor: Any, role: str, org_unit: OrgUnit, department: Department | None) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if not role:
-        errors["role"] = ["请选择角色"]
+        errors["role"] = [_("请选择角色")]
         return errors
     if role not in Role.values:
-        errors["role"] = [f"角色“{role}”无法识别"]
+        errors["role"] = [_("角色“%(role)s”无法识别") % {"role": role}]
         return errors
     if role not in GRANTABLE_ROLES.get(actor.role, frozenset()):
-        errors["role"] = [f"您不能授予“{Role(role).label}”角色"]
+        errors["role"] = [_("您不能授予“%(role)s”角色") % {"role": Role(role).label}]
     if org_unit.level not in ROLE_LEVELS[role]:
-        allowed = "、".join(str(Level(lv).label) for lv in sorted(ROLE_LEVELS[role]))
-        errors["org_unit"] = [f"“{Role(role).label}”只能绑定到：{allowed}"]
+        allowed = pgettext("list separator", "、").join(str(Level(lv).label) for lv in sorted(ROLE_LEVELS[role]))
+        errors["org_unit"] = [_("“%(role)s”只能绑定到：%(levels)s") % {"role": Role(role).label, "levels": allowed}]
     if role in ROLES_NEEDING_DEPARTMENT and department is None:
-        errors["department"] = ["职能部门处置人员必须选择所属部门"]
+        errors["department"] = [_("职能部门处置人员必须选择所属部门")]
     if department is not None and not in_scope(actor, department.org_unit):
-        errors["department"] = ["所选部门不在您的辖区内"]
+        errors["department"] = [_("所选部门不在您的辖区内")]
     return errors
 
 
@@ -155,9 +156,9 @@ def user_create(
     errors = _check_binding(actor=actor, role=role, org_unit=org_unit, department=department)
     username = username.strip()
     if not username:
-        errors["username"] = ["用户名不能为空"]
+        errors["username"] = [_("用户名不能为空")]
     elif User.objects.filter(username=username).exists():
-        errors["username"] = [f"用户名 {username} 已被使用"]
+        errors["username"] = [_("用户名 %(username)s 已被使用") % {"username": username}]
     if errors:
         audit_refusal(actor=actor, action="accounts.create", object_repr=username, reason="invalid")
         raise ValidationFailed(fields=errors)
@@ -200,15 +201,15 @@ def user_update(
         require(actor, Capability.MANAGE_ACCOUNTS, action="accounts.update", unit=org_unit, target=user)
     if user.pk == actor.pk and (role not in (None, user.role) or is_active is False):
         audit_refusal(actor=actor, action="accounts.update", target=user, reason="self_change")
-        raise PermissionDenied("不能修改自己的角色或停用自己的账号")
+        raise PermissionDenied(_("不能修改自己的角色或停用自己的账号"))
     if user.role not in GRANTABLE_ROLES.get(actor.role, frozenset()):
         audit_refusal(actor=actor, action="accounts.update", target=user, reason="role_not_grantable")
-        raise PermissionDenied(f"您不能管理“{user.get_role_display()}”账号")
+        raise PermissionDenied(_("您不能管理“%(role)s”账号") % {"role": user.get_role_display()})
     new_role = role or user.role
     new_unit = org_unit or user.org_unit
     new_department = department if department is not None else user.department
     if new_unit is None:
-        raise ValidationFailed(fields={"org_unit": ["账号必须绑定组织单元"]})
+        raise ValidationFailed(fields={"org_unit": [_("账号必须绑定组织单元")]})
     errors = _check_binding(actor=actor, role=new_role, org_unit=new_unit, department=new_department)
     if errors:
         raise ValidationFailed(fields=errors)
@@ -253,7 +254,7 @@ def user_reset_password(*, actor: Any, user: User, new_password: str) -> None:
 def password_change(*, user: User, old_password: str, new_password: str) -> None:
     if not user.check_password(old_password):
         audit_refusal(actor=user, action="accounts.password_change", target=user, reason="bad_old_password")
-        raise ValidationFailed(fields={"old_password": ["原密码不正确"]})
+        raise ValidationFailed(fields={"old_password": [_("原密码不正确")]})
     _validate_new_password(new_password, user)
     with transaction.atomic():
         user.set_password(new_password)
@@ -267,13 +268,13 @@ def user_bootstrap(*, username: str, password: str, role: str, org_unit: OrgUnit
     new installation). No actor: the operator has the server; the journal records it as a system act."""
     errors: dict[str, list[str]] = {}
     if role not in (Role.DISTRICT_ADMIN, Role.AUDITOR):
-        errors["role"] = ["命令行只能创建区级管理员或审计员，其余账号请由管理员在系统中创建"]
+        errors["role"] = [_("命令行只能创建区级管理员或审计员，其余账号请由管理员在系统中创建")]
     elif org_unit.level not in ROLE_LEVELS[role]:
-        errors["org_unit"] = [f"“{Role(role).label}”只能绑定到区"]
+        errors["org_unit"] = [_("“%(role)s”只能绑定到区") % {"role": Role(role).label}]
     if not username.strip():
-        errors["username"] = ["用户名不能为空"]
+        errors["username"] = [_("用户名不能为空")]
     elif User.objects.filter(username=username.strip()).exists():
-        errors["username"] = [f"用户名 {username.strip()} 已被使用"]
+        errors["username"] = [_("用户名 %(username)s 已被使用") % {"username": username.strip()}]
     if errors:
         raise ValidationFailed(fields=errors)
     user = User(username=username.strip(), role=role, org_unit=org_unit, full_name=full_name.strip())

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class AppendOnlyError(RuntimeError):
@@ -58,7 +59,7 @@ class AuditEntry(models.Model):
     class Meta:
         ordering = ["seq"]
         verbose_name = _("审计记录")
-        verbose_name_plural = _("审计记录")
+        verbose_name_plural = pgettext_lazy("plural", "审计记录")
         indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
 
     def __str__(self) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from civicgrid.accounts.roles import Capability, has_capability
 from civicgrid.audit.models import AuditChainHead, AuditEntry
@@ -45,19 +46,25 @@ def audit_verify(*, batch_size: int = 5000) -> ChainReport:
         report.checked += 1
         if entry.seq != expected_seq:
             report.problems.append(
-                ChainProblem(entry.seq, f"entries #{expected_seq}–#{entry.seq - 1} are missing (deleted)")
+                ChainProblem(
+                    entry.seq,
+                    _("记录 #%(first)s–#%(last)s 缺失（已被删除）") % {"first": expected_seq, "last": entry.seq - 1},
+                )
             )
         if entry.prev_hash != expected_prev:
-            report.problems.append(ChainProblem(entry.seq, "link to the previous entry is broken"))
+            report.problems.append(ChainProblem(entry.seq, _("与上一条记录的链接已断开")))
         if entry_digest(entry) != entry.hash:
-            report.problems.append(ChainProblem(entry.seq, "content does not match its hash (edited)"))
+            report.problems.append(ChainProblem(entry.seq, _("内容与其哈希值不符（已被修改）")))
         expected_prev = entry.hash
         expected_seq = entry.seq + 1
         last_seq = entry.seq
     head = AuditChainHead.objects.filter(pk=1).first()
     if head is not None and (head.last_seq != last_seq or head.last_hash != expected_prev):
         report.problems.append(
-            ChainProblem(head.last_seq, f"the chain ends at #{last_seq} but the head records #{head.last_seq}")
+            ChainProblem(
+                head.last_seq,
+                _("哈希链止于 #%(last)s，但链头记录为 #%(head)s") % {"last": last_seq, "head": head.last_seq},
+            )
         )
     return report
 

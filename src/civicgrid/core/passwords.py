@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 
 class MinimumLengthValidator:
@@ -19,7 +19,9 @@ class MinimumLengthValidator:
             raise ValidationError(self.get_help_text(), code="password_too_short")
 
     def get_help_text(self) -> str:
-        return _("密码至少需要 %(n)d 个字符。") % {"n": self.min_length}
+        return ngettext("密码至少需要 %(n)d 个字符。", "密码至少需要 %(n)d 个字符。", self.min_length) % {
+            "n": self.min_length
+        }
 
 
 class CharacterClassValidator:
@@ -44,4 +46,8 @@ class CharacterClassValidator:
             raise ValidationError(self.get_help_text(), code="password_too_simple")
 
     def get_help_text(self) -> str:
-        return _("密码须包含小写字母、大写字母、数字、符号中的至少 %(n)d 类。") % {"n": self.min_classes}
+        return ngettext(
+            "密码须包含小写字母、大写字母、数字、符号中的至少 %(n)d 类。",
+            "密码须包含小写字母、大写字母、数字、符号中的至少 %(n)d 类。",
+            self.min_classes,
+        ) % {"n": self.min_classes}

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
+from django.utils.translation import gettext as _
 from shapely.geometry.base import BaseGeometry
 
 
@@ -33,7 +34,10 @@ class CodeLayout:
 
     def make(self, community: str, sequence: int) -> str:
         if sequence >= 10**self.sequence_digits:
-            raise ValueError(f"社区 {community} 的网格序号已用尽（最多 {10**self.sequence_digits - 1} 个）")
+            raise ValueError(
+                _("社区 %(community)s 的网格序号已用尽（最多 %(max)s 个）")
+                % {"community": community, "max": 10**self.sequence_digits - 1}
+            )
         return f"{community}{sequence:0{self.sequence_digits}d}"
 
     def sequence_of(self, community: str, code: str) -> int | None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import shapely
 from django.http import HttpResponse
+from django.utils.translation import gettext as _
 
 from civicgrid.audit.services import audit_record
 from civicgrid.core.errors import ValidationFailed
@@ -42,19 +43,23 @@ def layer_export_bytes(layer: LayerVersion, fmt: str, crs: str) -> bytes:
             "layer": layer.number,
             "name": layer.name,
             "synthetic": layer.synthetic,
-            "note": "合成演示边界，非官方数据" if layer.synthetic else "",
+            "note": _("合成演示边界，非官方数据") if layer.synthetic else "",
         }
         return formats.write_geojson(items, crs=crs, metadata=metadata)
     if fmt == "shapefile":
         return formats.write_shapefile_zip(items, crs=crs, stem=f"grids_v{layer.number or 'draft'}")
     if fmt == "csv":
         return formats.write_csv(items, crs=crs)
-    raise ValidationFailed(fields={"format": [f"不支持的导出格式：{fmt}（geojson、shapefile、csv）"]})
+    raise ValidationFailed(fields={"format": [_unsupported(fmt)]})
+
+
+def _unsupported(fmt: str) -> str:
+    return _("不支持的导出格式：%(format)s（geojson、shapefile、csv）") % {"format": fmt}
 
 
 def layer_export_response(*, actor: Any, layer: LayerVersion, fmt: str, crs: str) -> HttpResponse:
     if fmt not in FORMATS:
-        raise ValidationFailed(fields={"format": [f"不支持的导出格式：{fmt}（geojson、shapefile、csv）"]})
+        raise ValidationFailed(fields={"format": [_unsupported(fmt)]})
     content = layer_export_bytes(layer, fmt, crs)
     content_type, extension = FORMATS[fmt]
     label = f"v{layer.number}" if layer.number else f"draft{layer.pk}"

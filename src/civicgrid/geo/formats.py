@@ -2,7 +2,7 @@
 
 Reading returns raw features in the file's coordinate system together with that system's name; the
 import service validates and converts them. Every problem names the feature (its number in the file and,
-where known, its code) and is written in Chinese."""
+where known, its code) and is written in the language of the request (gettext)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import shapefile  # pyshp
 import shapely
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
@@ -37,8 +39,10 @@ class FeatureError:
     def __str__(self) -> str:
         if self.index == 0:
             return self.problem
-        who = f"第 {self.index} 个要素" + (f"（{self.code}）" if self.code else "")
-        return f"{who}，{self.field}：{self.problem}"
+        values = {"index": self.index, "code": self.code, "field": self.field, "problem": self.problem}
+        if self.code:
+            return _("第 %(index)s 个要素（%(code)s），%(field)s：%(problem)s") % values
+        return _("第 %(index)s 个要素，%(field)s：%(problem)s") % values
 
 
 class LayerFileError(Exception):
@@ -80,31 +84,45 @@ class ExportFeature:
 def read_layer_file(data: bytes, filename: str, *, crs: str | None = None) -> LayerFile:
     """Read a GeoJSON or zipped Shapefile. `crs` is the user's choice, used when the file names none."""
     if not data:
-        raise LayerFileError([FeatureError(0, "file", f"文件“{filename}”是空的")])
+        raise LayerFileError([FeatureError(0, "file", _("文件“%(file)s”是空的") % {"file": filename})])
     if len(data) > MAX_FILE_BYTES:
-        raise LayerFileError([FeatureError(0, "file", f"文件“{filename}”超过 {MAX_FILE_BYTES // 2**20} MB")])
+        problem = _("文件“%(file)s”超过 %(mb)s MB") % {"file": filename, "mb": MAX_FILE_BYTES // 2**20}
+        raise LayerFileError([FeatureError(0, "file", problem)])
     suffix = PurePosixPath(filename.lower()).suffix
     if data[:4] == b"PK\x03\x04" or suffix == ".zip":
         return read_shapefile_zip(data, filename, crs=crs)
     if suffix in (".geojson", ".json", "") or data.lstrip()[:1] == b"{":
         return read_geojson(data, filename, crs=crs)
-    raise LayerFileError([FeatureError(0, "file", f"无法识别“{filename}”的格式：请上传 GeoJSON 或 Shapefile（zip）")])
+    problem = _("无法识别“%(file)s”的格式：请上传 GeoJSON 或 Shapefile（zip）") % {"file": filename}
+    raise LayerFileError([FeatureError(0, "file", problem)])
+
+
+def crs_error_text(exc: ValueError) -> str:
+    """`crs.parse_crs`'s refusal in the user's language. Its messages are all "不支持的坐标系：<what>";
+    the part after the colon names the system and needs no translation."""
+    text = str(exc)
+    prefix = "不支持的坐标系："
+    what = text[len(prefix) :] if text.startswith(prefix) else text
+    if what == "（空）":
+        what = pgettext("empty value", "（空）")
+    return _("不支持的坐标系：%(crs)s") % {"crs": what}
 
 
 def _parse_crs_or_fail(value: str, filename: str) -> str:
     try:
         return crs_module.parse_crs(value)
     except ValueError as exc:
-        raise LayerFileError([FeatureError(0, "crs", f"{filename}：{exc}")]) from None
+        problem = _("%(file)s：%(problem)s") % {"file": filename, "problem": crs_error_text(exc)}
+        raise LayerFileError([FeatureError(0, "crs", problem)]) from None
 
 
 def _decode_geometry(index: int, geometry: Any) -> tuple[BaseGeometry | None, str]:
     if geometry is None:
-        return None, "缺少几何"
+        return None, _("缺少几何")
     try:
         geom = shape(geometry)
     except Exception as exc:  # malformed coordinates of any kind
-        return None, f"几何无法解析（{type(exc).__name__}: {exc}）"
+        return None, _("几何无法解析（%(error)s）") % {"error": f"{type(exc).__name__}: {exc}"}
     return geom, ""
 
 
@@ -112,16 +130,18 @@ def read_geojson(data: bytes, filename: str, *, crs: str | None = None) -> Layer
     try:
         document = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LayerFileError([FeatureError(0, "file", f"{filename} 不是有效的 GeoJSON：{exc}")]) from None
+        problem = _("%(file)s 不是有效的 GeoJSON：%(error)s") % {"file": filename, "error": exc}
+        raise LayerFileError([FeatureError(0, "file", problem)]) from None
     if not isinstance(document, dict):
-        raise LayerFileError([FeatureError(0, "file", f"{filename} 不是 GeoJSON 对象")])
+        raise LayerFileError([FeatureError(0, "file", _("%(file)s 不是 GeoJSON 对象") % {"file": filename})])
     kind = document.get("type")
     if kind == "FeatureCollection":
         raw_features = document.get("features")
     elif kind == "Feature":
         raw_features = [document]
     else:
-        raise LayerFileError([FeatureError(0, "file", f"{filename} 的类型为“{kind}”，应为 FeatureCollection")])
+        problem = _("%(file)s 的类型为“%(kind)s”，应为 FeatureCollection") % {"file": filename, "kind": kind}
+        raise LayerFileError([FeatureError(0, "file", problem)])
     # RFC 7946 has no "crs" member and means WGS-84; older files (and some Chinese tools) still carry
     # one, which we honour. Otherwise the user's choice applies, then WGS-84.
     named = document.get("crs")
@@ -132,11 +152,11 @@ def read_geojson(data: bytes, filename: str, *, crs: str | None = None) -> Layer
     elif crs:
         source_crs = _parse_crs_or_fail(crs, filename)
     if not isinstance(raw_features, list) or not raw_features:
-        raise LayerFileError([FeatureError(0, "file", f"{filename} 中没有要素")])
+        raise LayerFileError([FeatureError(0, "file", _("%(file)s 中没有要素") % {"file": filename})])
     features = []
     for index, raw in enumerate(raw_features, start=1):
         if not isinstance(raw, dict) or raw.get("type") != "Feature":
-            features.append(RawFeature(index, {}, None, "不是 GeoJSON Feature"))
+            features.append(RawFeature(index, {}, None, _("不是 GeoJSON Feature")))
             continue
         properties = raw.get("properties") or {}
         geom, error = _decode_geometry(index, raw.get("geometry"))
@@ -152,11 +172,13 @@ def _zip_members(data: bytes, filename: str) -> dict[str, bytes]:
             if info.is_dir() or info.filename.startswith("__MACOSX"):
                 continue
             if info.file_size > MAX_FILE_BYTES:
-                raise LayerFileError([FeatureError(0, "file", f"{filename} 中的 {info.filename} 过大")])
+                problem = _("%(file)s 中的 %(member)s 过大") % {"file": filename, "member": info.filename}
+                raise LayerFileError([FeatureError(0, "file", problem)])
             members[info.filename] = archive.read(info)
         return members
     except (zipfile.BadZipFile, EOFError, OSError, zipfile.LargeZipFile) as exc:
-        raise LayerFileError([FeatureError(0, "file", f"{filename} 不是有效的 zip 压缩包（{exc}）")]) from None
+        problem = _("%(file)s 不是有效的 zip 压缩包（%(error)s）") % {"file": filename, "error": exc}
+        raise LayerFileError([FeatureError(0, "file", problem)]) from None
 
 
 def _pick(members: dict[str, bytes], stem: str, ext: str) -> bytes | None:
@@ -197,16 +219,20 @@ def read_shapefile_zip(data: bytes, filename: str, *, crs: str | None = None) ->
     members = _zip_members(data, filename)
     shp_names = [n for n in members if n.lower().endswith(".shp")]
     if not shp_names:
-        raise LayerFileError([FeatureError(0, "file", f"{filename} 中没有 .shp 文件")])
+        raise LayerFileError([FeatureError(0, "file", _("%(file)s 中没有 .shp 文件") % {"file": filename})])
     if len(shp_names) > 1:
-        raise LayerFileError([FeatureError(0, "file", f"{filename} 中有多个 .shp 文件：{'、'.join(shp_names)}")])
+        names = pgettext("list separator", "、").join(shp_names)
+        problem = _("%(file)s 中有多个 .shp 文件：%(names)s") % {"file": filename, "names": names}
+        raise LayerFileError([FeatureError(0, "file", problem)])
     stem = str(PurePosixPath(shp_names[0]).with_suffix("")).lower()
     shp, shx, dbf = (_pick(members, stem, ext) for ext in (".shp", ".shx", ".dbf"))
     missing = [ext for ext, content in ((".shx", shx), (".dbf", dbf)) if content is None]
     if missing:
-        raise LayerFileError([FeatureError(0, "file", f"{filename} 缺少 {'、'.join(missing)} 文件")])
+        names = pgettext("list separator", "、").join(missing)
+        problem = _("%(file)s 缺少 %(names)s 文件") % {"file": filename, "names": names}
+        raise LayerFileError([FeatureError(0, "file", problem)])
     if shp is None or dbf is None:  # unreachable: both were checked above; keeps the types exact
-        raise LayerFileError([FeatureError(0, "file", f"{filename} 缺少 .shp 或 .dbf 文件")])
+        raise LayerFileError([FeatureError(0, "file", _("%(file)s 缺少 .shp 或 .dbf 文件") % {"file": filename})])
     prj = _pick(members, stem, ".prj")
     source_crs = "wgs84"
     if prj:
@@ -226,10 +252,11 @@ def read_shapefile_zip(data: bytes, filename: str, *, crs: str | None = None) ->
             geom, error = _decode_geometry(index, geo)
             features.append(RawFeature(index, properties, geom, error))
     except (shapefile.ShapefileException, UnicodeDecodeError, ValueError, struct.error) as exc:
-        raise LayerFileError([FeatureError(0, "file", f"{filename} 中的 Shapefile 已损坏（{exc}）")]) from None
+        problem = _("%(file)s 中的 Shapefile 已损坏（%(error)s）") % {"file": filename, "error": exc}
+        raise LayerFileError([FeatureError(0, "file", problem)]) from None
     if not features:
-        raise LayerFileError([FeatureError(0, "file", f"{filename} 中没有要素")])
-    notes = [] if prj else [f"{filename} 没有 .prj 文件，按 {source_crs} 读取"]
+        raise LayerFileError([FeatureError(0, "file", _("%(file)s 中没有要素") % {"file": filename})])
+    notes = [] if prj else [_("%(file)s 没有 .prj 文件，按 %(crs)s 读取") % {"file": filename, "crs": source_crs}]
     return LayerFile(features, source_crs, encoding, notes)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from civicgrid.orgunits.models import OrgUnit
 
@@ -47,7 +48,7 @@ class LayerVersion(models.Model):
 
     class Meta:
         ordering = ["-number", "-created_at"]
-        verbose_name = _("图层版本")
+        verbose_name = pgettext_lazy("singular", "图层版本")
         verbose_name_plural = _("图层版本")
 
     def __str__(self) -> str:
@@ -88,7 +89,7 @@ class GridFeature(models.Model):
     class Meta:
         ordering = ["code", "proposed_code"]
         verbose_name = _("网格")
-        verbose_name_plural = _("网格")
+        verbose_name_plural = pgettext_lazy("plural", "网格")
         indexes = [
             models.Index(fields=["layer", "min_x", "max_x"], name="gridfeature_bbox_x"),
             models.Index(fields=["layer", "community"], name="gridfeature_layer_community"),
@@ -115,6 +116,7 @@ class AreaBoundary(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["layer", "org_unit"], name="boundary_unique_per_layer")]
         verbose_name = _("区域边界")
+        verbose_name_plural = pgettext_lazy("plural", "区域边界")
 
     def __str__(self) -> str:
         return f"{self.org_unit.code}@{self.layer_id}"
@@ -125,7 +127,7 @@ class GridCode(models.Model):
 
     class Status(models.TextChoices):
         ACTIVE = "active", _("使用中")
-        RETIRED = "retired", _("已停用")
+        RETIRED = "retired", pgettext_lazy("grid code", "已停用")
 
     code = models.CharField(_("网格编码"), max_length=32, unique=True)
     community = models.ForeignKey(OrgUnit, on_delete=models.PROTECT, related_name="+")
@@ -137,6 +139,7 @@ class GridCode(models.Model):
     class Meta:
         ordering = ["code"]
         verbose_name = _("网格编码")
+        verbose_name_plural = pgettext_lazy("plural", "网格编码")
 
     def __str__(self) -> str:
         return self.code
@@ -162,6 +165,7 @@ class GridLineage(models.Model):
     class Meta:
         ordering = ["from_code", "to_code"]
         verbose_name = _("网格沿革")
+        verbose_name_plural = pgettext_lazy("plural", "网格沿革")
 
     def __str__(self) -> str:
         return f"{self.from_code}→{self.to_code} ({self.kind})"
@@ -194,6 +198,7 @@ class TopologyProblem(models.Model):
     class Meta:
         ordering = ["severity", "kind", "id"]
         verbose_name = _("拓扑问题")
+        verbose_name_plural = pgettext_lazy("plural", "拓扑问题")
 
     def __str__(self) -> str:
         return self.message

@@ -12,6 +12,7 @@ import numpy as np
 import shapely
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from civicgrid.accounts.roles import Capability, has_capability
 from civicgrid.accounts.selectors import scope_root
@@ -48,7 +49,7 @@ def layer_list(*, actor: Any) -> QuerySet[LayerVersion]:
 def layer_get_visible(*, actor: Any, layer_id: int) -> LayerVersion:
     layer = layer_list(actor=actor).filter(pk=layer_id).first()
     if layer is None:
-        raise NotFound(f"图层版本 {layer_id} 不存在")
+        raise NotFound(_("图层版本 %(id)s 不存在") % {"id": layer_id})
     return layer
 
 

@@ -1,6 +1,9 @@
 """Topology checks of a grid layer, vectorised with Shapely 2. Pure functions: geometries in, problems
 out. Areas are measured in CGCS2000 / Gauss-Kruger (EPSG:4547) metres.
 
+Problem messages are translated with gettext when the check runs. They are stored as produced
+(`TopologyProblem.message`), so a stored report stays in the language of whoever ran the check.
+
 Checks: every polygon valid; grids do not overlap beyond a tolerance; the grids of a community cover it
 without gaps; no grid sticks out of its community; no slivers (tiny or needle-thin polygons)."""
 
@@ -12,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from shapely.geometry.base import BaseGeometry
 
 from civicgrid.geo import crs
@@ -73,25 +78,25 @@ class TopologyReport:
 
 # GEOS's validity reasons, in the user's language.
 _REASONS = {
-    "Ring Self-intersection": "边界环自相交",
-    "Self-intersection": "边界自相交",
-    "Too few points": "顶点太少",
-    "Hole lies outside shell": "内环（洞）位于外环之外",
-    "Nested holes": "内环相互嵌套",
-    "Interior is disconnected": "多边形内部被分割成不连通的部分",
-    "Nested shells": "外环相互嵌套",
-    "Duplicate Rings": "存在重复的环",
-    "Invalid Coordinate": "坐标无效（非数字或无穷大）",
-    "Ring is not closed": "边界环未闭合",
+    "Ring Self-intersection": gettext_lazy("边界环自相交"),
+    "Self-intersection": gettext_lazy("边界自相交"),
+    "Too few points": gettext_lazy("顶点太少"),
+    "Hole lies outside shell": gettext_lazy("内环（洞）位于外环之外"),
+    "Nested holes": gettext_lazy("内环相互嵌套"),
+    "Interior is disconnected": gettext_lazy("多边形内部被分割成不连通的部分"),
+    "Nested shells": gettext_lazy("外环相互嵌套"),
+    "Duplicate Rings": gettext_lazy("存在重复的环"),
+    "Invalid Coordinate": gettext_lazy("坐标无效（非数字或无穷大）"),
+    "Ring is not closed": gettext_lazy("边界环未闭合"),
 }
 
 
 def describe_invalid(geometry: BaseGeometry) -> str:
-    """Why a polygon is invalid, in Chinese, with the location GEOS reports (lon lat)."""
+    """Why a polygon is invalid, in the user's language, with the location GEOS reports (lon lat)."""
     reason = shapely.is_valid_reason(geometry) or ""
-    head, _, where = reason.partition("[")
-    text = _REASONS.get(head.strip(), head.strip() or "无效几何")
-    return f"{text}（位置 {where.rstrip(']')}）" if where else text
+    head, _sep, where = reason.partition("[")
+    text = str(_REASONS.get(head.strip(), head.strip() or _("无效几何")))
+    return _("%(reason)s（位置 %(where)s）") % {"reason": text, "where": where.rstrip("]")} if where else text
 
 
 def _significant(pieces: np.ndarray, area_tolerance: float, width_tolerance: float) -> np.ndarray:
@@ -137,7 +142,7 @@ def check_layer(
                 "error",
                 [keys[index]],
                 grids[index].community,
-                f"网格 {keys[index]} 不是有效多边形：{reason}",
+                _("网格 %(code)s 不是有效多边形：%(reason)s") % {"code": keys[index], "reason": reason},
                 0.0,
                 float(point.x),
                 float(point.y),
@@ -168,7 +173,8 @@ def check_layer(
                         "error",
                         [keys[i], keys[j]],
                         grids[i].community,
-                        f"网格 {keys[i]} 与 {keys[j]} 重叠 {area:.1f} 平方米",
+                        _("网格 %(code)s 与 %(other)s 重叠 %(area).1f 平方米")
+                        % {"code": keys[i], "other": keys[j], "area": area},
                         float(area),
                         lon,
                         lat,
@@ -190,7 +196,8 @@ def check_layer(
                 "error",
                 [keys[index]],
                 grids[index].community,
-                f"网格 {keys[index]} 疑似碎片：面积 {areas[index]:.1f} 平方米，紧凑度 {compactness[index]:.3f}",
+                _("网格 %(code)s 疑似碎片：面积 %(area).1f 平方米，紧凑度 %(compactness).3f")
+                % {"code": keys[index], "area": areas[index], "compactness": compactness[index]},
                 float(areas[index]),
                 float(point.x),
                 float(point.y),
@@ -220,7 +227,8 @@ def check_layer(
                     "warning",
                     [keys[i] for i in members[:3]],
                     community,
-                    f"社区 {community} 没有边界数据：只检查网格之间的缝隙，未检查是否超出社区",
+                    _("社区 %(community)s 没有边界数据：只检查网格之间的缝隙，未检查是否超出社区")
+                    % {"community": community},
                 )
             )
             gaps = _holes(union)
@@ -238,7 +246,8 @@ def check_layer(
                             "error",
                             [keys[index]],
                             community,
-                            f"网格 {keys[index]} 超出社区 {community} 边界 {area:.1f} 平方米",
+                            _("网格 %(code)s 超出社区 %(community)s 边界 %(area).1f 平方米")
+                            % {"code": keys[index], "community": community, "area": area},
                             float(area),
                             lon,
                             lat,
@@ -257,7 +266,8 @@ def check_layer(
                         "error",
                         [],
                         community,
-                        f"社区 {community} 内有 {area:.1f} 平方米未被任何网格覆盖",
+                        _("社区 %(community)s 内有 %(area).1f 平方米未被任何网格覆盖")
+                        % {"community": community, "area": area},
                         area,
                         lon,
                         lat,

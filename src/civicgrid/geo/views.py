@@ -11,18 +11,20 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext
 from django.views.decorators.http import require_POST
 
 from civicgrid.accounts.models import User
 from civicgrid.accounts.roles import Capability, has_capability
 from civicgrid.core.errors import DomainError
-from civicgrid.geo import exports, selectors, services
+from civicgrid.geo import exports, formats, selectors, services
 
 CRS_CHOICES = [
-    ("wgs84", "WGS-84 / CGCS2000 经纬度"),
-    ("gcj02", "GCJ-02（高德、腾讯）"),
-    ("bd09", "BD-09（百度）"),
-    ("epsg4547", "CGCS2000 高斯-克吕格 114°E（EPSG:4547）"),
+    ("wgs84", gettext_lazy("WGS-84 / CGCS2000 经纬度")),
+    ("gcj02", gettext_lazy("GCJ-02（高德、腾讯）")),
+    ("bd09", gettext_lazy("BD-09（百度）")),
+    ("epsg4547", gettext_lazy("CGCS2000 高斯-克吕格 114°E（EPSG:4547）")),
 ]
 
 
@@ -65,7 +67,7 @@ def layer_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and has_capability(user, Capability.MANAGE_GRID_LAYERS):
         upload = request.FILES.get("file")
         if upload is None:
-            errors = ["请选择图层文件（GeoJSON 或 Shapefile zip）"]
+            errors = [_("请选择图层文件（GeoJSON 或 Shapefile zip）")]
         else:
             try:
                 layer = services.layer_import(
@@ -81,7 +83,16 @@ def layer_list(request: HttpRequest) -> HttpResponse:
             except DomainError as exc:
                 errors = [str(exc.message)]
             else:
-                messages.success(request, f"已导入草稿“{layer.name}”：{layer.features.count()} 个网格，请进行拓扑检查")
+                count = layer.features.count()
+                messages.success(
+                    request,
+                    ngettext(
+                        "已导入草稿“%(name)s”：%(n)d 个网格，请进行拓扑检查",
+                        "已导入草稿“%(name)s”：%(n)d 个网格，请进行拓扑检查",
+                        count,
+                    )
+                    % {"name": layer.name, "n": count},
+                )
                 return redirect("geo:layer", layer_id=layer.pk)
     return render(
         request,
@@ -130,9 +141,18 @@ def layer_action(request: HttpRequest, layer_id: int, action: str) -> HttpRespon
         if action == "check":
             report = services.layer_check(actor=user, layer=layer)
             if report.ok:
-                messages.success(request, f"拓扑检查通过：{report.grids} 个网格，{len(report.problems)} 条提示")
+                grids = ngettext("%(n)d 个网格", "%(n)d 个网格", report.grids) % {"n": report.grids}
+                notes = ngettext("%(n)d 条提示", "%(n)d 条提示", len(report.problems)) % {"n": len(report.problems)}
+                messages.success(request, _("拓扑检查通过：%(grids)s，%(notes)s") % {"grids": grids, "notes": notes})
             else:
-                messages.error(request, f"拓扑检查发现 {len(report.errors)} 个错误，详见下表和地图")
+                n = len(report.errors)
+                messages.error(
+                    request,
+                    ngettext(
+                        "拓扑检查发现 %(n)d 个错误，详见下表和地图", "拓扑检查发现 %(n)d 个错误，详见下表和地图", n
+                    )
+                    % {"n": n},
+                )
         elif action == "publish":
             raw = request.POST.get("effective_from") or ""
             effective = dt.date.fromisoformat(raw) if raw else None
@@ -140,20 +160,25 @@ def layer_action(request: HttpRequest, layer_id: int, action: str) -> HttpRespon
             summary = layer.check_summary.get("publish", {})
             messages.success(
                 request,
-                f"已发布为 V{layer.number}：保留编码 {summary.get('kept')} 个，"
-                f"新编码 {summary.get('issued')} 个，停用 {summary.get('retired')} 个",
+                _("已发布为 V%(number)s：保留编码 %(kept)s 个，新编码 %(issued)s 个，停用 %(retired)s 个")
+                % {
+                    "number": layer.number,
+                    "kept": summary.get("kept"),
+                    "issued": summary.get("issued"),
+                    "retired": summary.get("retired"),
+                },
             )
         elif action == "discard":
             services.layer_discard(actor=user, layer=layer)
-            messages.success(request, "草稿已废弃")
+            messages.success(request, _("草稿已废弃"))
         elif action == "draft":
             draft = services.layer_draft_from(actor=user, base=layer, name=request.POST.get("name", ""))
-            messages.success(request, f"已基于 {layer} 新建调整草稿")
+            messages.success(request, _("已基于 %(layer)s 新建调整草稿") % {"layer": layer})
             return redirect("geo:layer", layer_id=draft.pk)
         elif action == "boundaries":
             upload = request.FILES.get("file")
             if upload is None:
-                messages.error(request, "请选择边界文件")
+                messages.error(request, _("请选择边界文件"))
             else:
                 count = services.boundaries_import(
                     actor=user,
@@ -162,16 +187,25 @@ def layer_action(request: HttpRequest, layer_id: int, action: str) -> HttpRespon
                     filename=upload.name or "upload",
                     crs=request.POST.get("crs") or None,
                 )
-                messages.success(request, f"已导入 {count} 个社区/镇街边界")
+                messages.success(
+                    request,
+                    ngettext("已导入 %(n)d 个社区/镇街边界", "已导入 %(n)d 个社区/镇街边界", count) % {"n": count},
+                )
         else:
-            messages.error(request, "未知操作")
+            messages.error(request, _("未知操作"))
     except services.LayerFileRejected as exc:
-        messages.error(request, "；".join(str(e) for e in exc.errors[:20]))
+        messages.error(request, pgettext("sentence separator", "；").join(str(e) for e in exc.errors[:20]))
     except DomainError as exc:
-        detail = "；".join(f"{k}: {'，'.join(v)}" for k, v in exc.fields.items())
-        messages.error(request, f"{exc.message}{('（' + detail + '）') if detail else ''}")
+        comma = pgettext("clause separator", "，")
+        detail = pgettext("sentence separator", "；").join(
+            f"{k}: {comma.join(str(m) for m in v)}" for k, v in exc.fields.items()
+        )
+        if detail:
+            messages.error(request, _("%(message)s（%(detail)s）") % {"message": exc.message, "detail": detail})
+        else:
+            messages.error(request, str(exc.message))
     except ValueError:
-        messages.error(request, "生效日期格式应为 YYYY-MM-DD")
+        messages.error(request, _("生效日期格式应为 YYYY-MM-DD"))
     return redirect(reverse("geo:layer", kwargs={"layer_id": layer_id}))
 
 
@@ -182,8 +216,10 @@ def layer_export(request: HttpRequest, layer_id: int) -> HttpResponse:
         layer = selectors.layer_get_visible(actor=user, layer_id=layer_id)
         from civicgrid.geo import crs as crs_module
 
-        crs = crs_module.parse_crs(request.GET.get("crs", "wgs84"))
+        try:
+            crs = crs_module.parse_crs(request.GET.get("crs", "wgs84"))
+        except ValueError as exc:
+            return render(request, "web/error.html", {"message": formats.crs_error_text(exc)}, status=400)
         return exports.layer_export_response(actor=user, layer=layer, fmt=request.GET.get("format", "geojson"), crs=crs)
-    except (DomainError, ValueError) as exc:
-        message = exc.message if isinstance(exc, DomainError) else str(exc)
-        return render(request, "web/error.html", {"message": message}, status=400)
+    except DomainError as exc:
+        return render(request, "web/error.html", {"message": exc.message}, status=400)

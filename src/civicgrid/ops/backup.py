@@ -37,6 +37,8 @@ from typing import IO, Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 import civicgrid
 from civicgrid.audit.models import AuditChainHead, AuditEntry
@@ -141,13 +143,15 @@ def backup_create(*, output: Path, force: bool = False) -> BackupResult:
     engine = _engine(connection)
     if connection.in_atomic_block:
         # SQLite copies through this connection and would include its uncommitted changes.
-        raise BackupError(f"不能在数据库事务中写备份文件 {output}。")
+        raise BackupError(_("不能在数据库事务中写备份文件 %(file)s。") % {"file": output})
     if output.is_dir():
-        raise BackupError(f"备份文件 {output} 是一个目录，请指定文件路径。")
+        raise BackupError(_("备份文件 %(file)s 是一个目录，请指定文件路径。") % {"file": output})
     if output.exists() and not force:
-        raise BackupError(f"备份文件 {output} 已存在；如需覆盖请加 --force。")
+        raise BackupError(_("备份文件 %(file)s 已存在；如需覆盖请加 --force。") % {"file": output})
     if not output.parent.is_dir():
-        raise BackupError(f"无法写入备份文件 {output}：目录 {output.parent} 不存在。")
+        raise BackupError(
+            _("无法写入备份文件 %(file)s：目录 %(directory)s 不存在。") % {"file": output, "directory": output.parent}
+        )
 
     try:
         with tempfile.TemporaryDirectory(prefix=".civicgrid-backup-", dir=output.parent) as work:
@@ -172,7 +176,9 @@ def backup_create(*, output: Path, force: bool = False) -> BackupResult:
             _write_archive(archive=archive, manifest=manifest, dump=dump, compress=engine == "sqlite")
             _move_into_place(source=archive, target=output, force=force)
     except OSError as exc:
-        raise BackupError(f"无法写入备份文件 {output}：{exc.strerror or exc}") from exc
+        raise BackupError(
+            _("无法写入备份文件 %(file)s：%(error)s") % {"file": output, "error": exc.strerror or exc}
+        ) from exc
     return BackupResult(path=output, manifest=manifest)
 
 
@@ -184,7 +190,10 @@ def _sqlite_dump(*, connection: BaseDatabaseWrapper, dump: Path) -> tuple[int, i
     try:
         connection.connection.backup(target)
     except sqlite3.Error as exc:
-        raise BackupError(f"无法备份 SQLite 数据库 {_database_label(connection)}：{exc}") from exc
+        raise BackupError(
+            _("无法备份 SQLite 数据库 %(database)s：%(error)s")
+            % {"database": _database_label(connection), "error": exc}
+        ) from exc
     finally:
         target.close()
     copy = sqlite3.connect(dump)
@@ -228,7 +237,10 @@ def _pg_dump(*, connection: BaseDatabaseWrapper, dump: Path) -> tuple[int, int, 
     finally:
         snapshot_conn.close()
     if completed.returncode != 0:
-        raise BackupError(f"pg_dump 备份数据库 {connection.settings_dict['NAME']} 失败：{_tail(completed.stderr)}")
+        raise BackupError(
+            _("pg_dump 备份数据库 %(database)s 失败：%(output)s")
+            % {"database": connection.settings_dict["NAME"], "output": _tail(completed.stderr)}
+        )
     return audit
 
 
@@ -248,7 +260,10 @@ def _audit_state(cursor: Any, *, quote: Callable[[str], str]) -> tuple[int, int,
 def _unmigrated(connection: BaseDatabaseWrapper, exc: Exception) -> BackupError:
     problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     name = _database_label(connection)
-    return BackupError(f"数据库 {name} 中读不到审计日志（{problem}）：请先运行 civicgrid migrate。")
+    return BackupError(
+        _("数据库 %(database)s 中读不到审计日志（%(problem)s）：请先运行 civicgrid migrate。")
+        % {"database": name, "problem": problem}
+    )
 
 
 def _write_archive(*, archive: Path, manifest: BackupManifest, dump: Path, compress: bool) -> None:
@@ -280,11 +295,11 @@ def _move_into_place(*, source: Path, target: Path, force: bool) -> None:
         try:
             os.link(source, target)
         except FileExistsError:
-            raise BackupError(f"备份文件 {target} 已存在；如需覆盖请加 --force。") from None
+            raise BackupError(_("备份文件 %(file)s 已存在；如需覆盖请加 --force。") % {"file": target}) from None
         except OSError:
             # File systems without hard links: check, then rename (a tiny window, but still atomic).
             if target.exists():
-                raise BackupError(f"备份文件 {target} 已存在；如需覆盖请加 --force。") from None
+                raise BackupError(_("备份文件 %(file)s 已存在；如需覆盖请加 --force。") % {"file": target}) from None
             os.replace(source, target)
     with contextlib.suppress(OSError):
         directory = os.open(target.parent, os.O_RDONLY)
@@ -312,23 +327,35 @@ def _unpack(*, path: Path, engine: str, work_dir: Path) -> tuple[BackupManifest,
     """Read the manifest, refuse a wrong engine before reading further, then extract the dump into
     `work_dir` while hashing it."""
     if not path.is_file():
-        raise BackupError(f"备份文件 {path} 不存在或不是普通文件。")
+        raise BackupError(_("备份文件 %(file)s 不存在或不是普通文件。") % {"file": path})
     try:
         with tarfile.open(path, "r:*") as tar:
             member = tar.next()
             if member is None or member.name != MANIFEST_NAME or not member.isfile():
-                raise BackupError(f"备份文件 {path} 不是 CivicGrid 备份文件：缺少 {MANIFEST_NAME}。")
+                raise BackupError(
+                    _("备份文件 %(file)s 不是 CivicGrid 备份文件：缺少 %(manifest)s。")
+                    % {"file": path, "manifest": MANIFEST_NAME}
+                )
             if member.size > _MANIFEST_MAX_BYTES:
-                raise BackupError(f"备份文件 {path} 的 {MANIFEST_NAME} 过大，文件已损坏。")
+                raise BackupError(
+                    _("备份文件 %(file)s 的 %(manifest)s 过大，文件已损坏。")
+                    % {"file": path, "manifest": MANIFEST_NAME}
+                )
             manifest = _parse_manifest(path=path, raw=_read_member(tar, member).read())
             if manifest.engine != engine:
                 raise BackupError(
-                    f"备份文件 {path} 来自 {manifest.engine_label} 数据库，当前配置的数据库是 "
-                    f"{ENGINE_LABELS.get(engine, engine)}，不能恢复到不同类型的数据库。"
+                    _(
+                        "备份文件 %(file)s 来自 %(engine)s 数据库，"
+                        "当前配置的数据库是 %(current)s，不能恢复到不同类型的数据库。"
+                    )
+                    % {"file": path, "engine": manifest.engine_label, "current": ENGINE_LABELS.get(engine, engine)}
                 )
             member = tar.next()
             if member is None or member.name != manifest.dump_name or not member.isfile():
-                raise BackupError(f"备份文件 {path} 不完整：缺少数据库转储 {manifest.dump_name}。")
+                raise BackupError(
+                    _("备份文件 %(file)s 不完整：缺少数据库转储 %(dump)s。")
+                    % {"file": path, "dump": manifest.dump_name}
+                )
             dump = work_dir / manifest.dump_name
             digest = hashlib.sha256()
             size = 0
@@ -339,13 +366,22 @@ def _unpack(*, path: Path, engine: str, work_dir: Path) -> tuple[BackupManifest,
                     size += len(chunk)
                     out.write(chunk)
             if tar.next() is not None:
-                raise BackupError(f"备份文件 {path} 含有多余的内容，不是 CivicGrid 生成的备份文件。")
+                raise BackupError(
+                    _("备份文件 %(file)s 含有多余的内容，不是 CivicGrid 生成的备份文件。") % {"file": path}
+                )
     except (tarfile.TarError, EOFError, zlib.error) as exc:
-        raise BackupError(f"备份文件 {path} 已损坏或不完整，无法读取（{exc}）。") from exc
+        raise BackupError(
+            _("备份文件 %(file)s 已损坏或不完整，无法读取（%(error)s）。") % {"file": path, "error": exc}
+        ) from exc
     except OSError as exc:
-        raise BackupError(f"无法读取备份文件 {path}：{exc.strerror or exc}") from exc
+        raise BackupError(
+            _("无法读取备份文件 %(file)s：%(error)s") % {"file": path, "error": exc.strerror or exc}
+        ) from exc
     if size != manifest.dump_size or digest.hexdigest() != manifest.dump_sha256:
-        raise BackupError(f"备份文件 {path} 校验失败：数据库转储的 SHA-256 校验和与清单不符，文件已损坏或被篡改。")
+        raise BackupError(
+            _("备份文件 %(file)s 校验失败：数据库转储的 SHA-256 校验和与清单不符，文件已损坏或被篡改。")
+            % {"file": path}
+        )
     return manifest, dump
 
 
@@ -360,13 +396,19 @@ def _parse_manifest(*, path: Path, raw: bytes) -> BackupManifest:
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BackupError(f"备份文件 {path} 的清单 {MANIFEST_NAME} 无法解析：{exc}") from exc
+        raise BackupError(
+            _("备份文件 %(file)s 的清单 %(manifest)s 无法解析：%(error)s")
+            % {"file": path, "manifest": MANIFEST_NAME, "error": exc}
+        ) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
-        raise BackupError(f"备份文件 {path} 不是 CivicGrid 备份文件：清单格式不对。")
+        raise BackupError(_("备份文件 %(file)s 不是 CivicGrid 备份文件：清单格式不对。") % {"file": path})
     if data.get("format_version") != FORMAT_VERSION:
         raise BackupError(
-            f"备份文件 {path} 的格式版本 {data.get('format_version')!r} 不受支持"
-            f"（本程序支持版本 {FORMAT_VERSION}），请用生成它的 CivicGrid 版本恢复。"
+            _(
+                "备份文件 %(file)s 的格式版本 %(version)s 不受支持（本程序支持版本 %(supported)s），"
+                "请用生成它的 CivicGrid 版本恢复。"
+            )
+            % {"file": path, "version": repr(data.get("format_version")), "supported": FORMAT_VERSION}
         )
     fields = {
         "engine": str,
@@ -382,9 +424,12 @@ def _parse_manifest(*, path: Path, raw: bytes) -> BackupManifest:
     }
     for name, kind in fields.items():
         if not isinstance(data.get(name), kind) or isinstance(data.get(name), bool):
-            raise BackupError(f"备份文件 {path} 的清单缺少或写错了字段 {name}。")
+            raise BackupError(_("备份文件 %(file)s 的清单缺少或写错了字段 %(field)s。") % {"file": path, "field": name})
     if data["engine"] not in DUMP_NAMES or data["dump_name"] != DUMP_NAMES[data["engine"]]:
-        raise BackupError(f"备份文件 {path} 的清单写明的数据库类型 {data['engine']!r} 不受支持。")
+        raise BackupError(
+            _("备份文件 %(file)s 的清单写明的数据库类型 %(engine)s 不受支持。")
+            % {"file": path, "engine": repr(data["engine"])}
+        )
     return BackupManifest(**{name: data[name] for name in fields}, format_version=FORMAT_VERSION)
 
 
@@ -398,15 +443,22 @@ def _check_dump(*, path: Path, manifest: BackupManifest, dump: Path) -> None:
             finally:
                 check.close()
         except sqlite3.Error as exc:
-            raise BackupError(f"备份文件 {path} 中的 SQLite 数据库无法打开：{exc}") from exc
+            raise BackupError(
+                _("备份文件 %(file)s 中的 SQLite 数据库无法打开：%(error)s") % {"file": path, "error": exc}
+            ) from exc
         if result is None or result[0] != "ok":
-            raise BackupError(f"备份文件 {path} 中的 SQLite 数据库未通过完整性检查：{result}")
+            raise BackupError(
+                _("备份文件 %(file)s 中的 SQLite 数据库未通过完整性检查：%(result)s") % {"file": path, "result": result}
+            )
     else:
         completed = subprocess.run(  # noqa: S603 - fixed program, our own temporary file
             [_pg_tool("pg_restore"), "--list", str(dump)], capture_output=True, text=True, check=False
         )
         if completed.returncode != 0:
-            raise BackupError(f"备份文件 {path} 中的 PostgreSQL 转储无法读取：{_tail(completed.stderr)}")
+            raise BackupError(
+                _("备份文件 %(file)s 中的 PostgreSQL 转储无法读取：%(output)s")
+                % {"file": path, "output": _tail(completed.stderr)}
+            )
 
 
 # --- Restore ---------------------------------------------------------------------------------------
@@ -428,14 +480,14 @@ def backup_restore(
     connection = connections[DEFAULT_DB_ALIAS]
     engine = _engine(connection)
     if connection.in_atomic_block:
-        raise BackupError(f"不能在数据库事务中从备份文件 {path} 恢复数据库。")
+        raise BackupError(_("不能在数据库事务中从备份文件 %(file)s 恢复数据库。") % {"file": path})
     with tempfile.TemporaryDirectory(prefix="civicgrid-restore-") as work:
         manifest, dump = _unpack(path=path, engine=engine, work_dir=Path(work))
         _check_dump(path=path, manifest=manifest, dump=dump)
         if engine == "postgresql":
             _pg_check_alone(connection=connection, path=path)
         if confirm is not None and not confirm(manifest):
-            raise RestoreCancelled(f"已取消从备份文件 {path} 恢复，数据库未作任何改动。")
+            raise RestoreCancelled(_("已取消从备份文件 %(file)s 恢复，数据库未作任何改动。") % {"file": path})
         if engine == "sqlite":
             _sqlite_restore(connection=connection, dump=dump, path=path)
         else:
@@ -474,11 +526,18 @@ def _sqlite_restore(*, connection: BaseDatabaseWrapper, dump: Path, path: Path) 
         source.backup(target, progress=give_up_when_busy)
     except _DatabaseBusy:
         raise BackupError(
-            f"无法从备份文件 {path} 恢复：SQLite 数据库 {_database_label(connection)} 正被其他进程使用，"
-            "请先停止 CivicGrid 服务（systemctl stop civicgrid）。数据库未改动。"
+            _(
+                "无法从备份文件 %(file)s 恢复："
+                "SQLite 数据库 %(database)s 正被其他进程使用，"
+                "请先停止 CivicGrid 服务（systemctl stop civicgrid）。"
+                "数据库未改动。"
+            )
+            % {"file": path, "database": _database_label(connection)}
         ) from None
     except sqlite3.Error as exc:
-        raise BackupError(f"从备份文件 {path} 恢复 SQLite 数据库失败：{exc}") from exc
+        raise BackupError(
+            _("从备份文件 %(file)s 恢复 SQLite 数据库失败：%(error)s") % {"file": path, "error": exc}
+        ) from exc
     finally:
         source.close()
         if own_target:
@@ -507,8 +566,8 @@ def _pg_restore(*, connection: BaseDatabaseWrapper, dump: Path, path: Path) -> N
     connection.close()
     if completed.returncode != 0:
         raise BackupError(
-            f"从备份文件 {path} 恢复 PostgreSQL 数据库 {connection.settings_dict['NAME']} 失败，"
-            f"数据库未改动。pg_restore 报告：{_tail(completed.stderr)}"
+            _("从备份文件 %(file)s 恢复 PostgreSQL 数据库 %(database)s 失败，数据库未改动。pg_restore 报告：%(output)s")
+            % {"file": path, "database": connection.settings_dict["NAME"], "output": _tail(completed.stderr)}
         )
 
 
@@ -525,9 +584,14 @@ def _pg_check_alone(*, connection: BaseDatabaseWrapper, path: Path) -> None:
         others = int(cursor.fetchone()[0])
     if others:
         raise BackupError(
-            f"无法从备份文件 {path} 恢复：还有 {others} 个其他会话连接着数据库 "
-            f"{connection.settings_dict['NAME']}。请先停止 CivicGrid 服务（systemctl stop civicgrid）"
-            "和其他连接该数据库的程序。数据库未改动。"
+            ngettext(
+                "无法从备份文件 %(file)s 恢复：还有 %(n)d 个其他会话连接着数据库 %(database)s。"
+                "请先停止 CivicGrid 服务（systemctl stop civicgrid）和其他连接该数据库的程序。数据库未改动。",
+                "无法从备份文件 %(file)s 恢复：还有 %(n)d 个其他会话连接着数据库 %(database)s。"
+                "请先停止 CivicGrid 服务（systemctl stop civicgrid）和其他连接该数据库的程序。数据库未改动。",
+                others,
+            )
+            % {"file": path, "n": others, "database": connection.settings_dict["NAME"]}
         )
 
 
@@ -536,21 +600,26 @@ def _pg_check_alone(*, connection: BaseDatabaseWrapper, path: Path) -> None:
 
 def _engine(connection: BaseDatabaseWrapper) -> str:
     if connection.vendor not in DUMP_NAMES:
-        raise BackupError(f"不支持备份 {connection.vendor} 数据库：仅支持 SQLite 和 PostgreSQL。")
+        raise BackupError(
+            _("不支持备份 %(engine)s 数据库：仅支持 SQLite 和 PostgreSQL。") % {"engine": connection.vendor}
+        )
     return str(connection.vendor)
 
 
 def _database_label(connection: BaseDatabaseWrapper) -> str:
     name = str(connection.settings_dict["NAME"])
     if connection.vendor == "sqlite":
-        return "(内存数据库)" if connection.is_in_memory_db() else Path(name).name  # type: ignore[attr-defined]
+        return _("(内存数据库)") if connection.is_in_memory_db() else Path(name).name  # type: ignore[attr-defined]
     return name
 
 
 def _pg_tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
-        raise BackupError(f"找不到 {name} 命令：请安装与服务器版本一致的 PostgreSQL 客户端（postgresql-client）。")
+        raise BackupError(
+            _("找不到 %(command)s 命令：请安装与服务器版本一致的 PostgreSQL 客户端（postgresql-client）。")
+            % {"command": name}
+        )
     return found
 
 
@@ -579,12 +648,22 @@ def _sha256(path: Path) -> str:
 
 
 def _tail(text: str, *, lines: int = 8) -> str:
-    return " | ".join(line for line in text.strip().splitlines()[-lines:]) or "（无输出）"
+    return " | ".join(line for line in text.strip().splitlines()[-lines:]) or _("（无输出）")
 
 
 def iter_summary(manifest: BackupManifest) -> Iterator[str]:
     """Human-readable lines describing a backup, for the commands."""
-    yield f"创建时间：{manifest.created_at}（程序版本 {manifest.app_version}）"
-    yield f"数据库：{manifest.engine_label} {manifest.database}"
-    yield f"转储：{manifest.dump_name}，{manifest.dump_size} 字节，SHA-256 {manifest.dump_sha256}"
-    yield (f"审计日志：{manifest.audit_entries} 条，链头 #{manifest.audit_head_seq} {manifest.audit_head_hash[:16]}…")
+    yield _("创建时间：%(created)s（程序版本 %(version)s）") % {
+        "created": manifest.created_at,
+        "version": manifest.app_version,
+    }
+    yield _("数据库：%(engine)s %(database)s") % {"engine": manifest.engine_label, "database": manifest.database}
+    yield _("转储：%(dump)s，%(size)s 字节，SHA-256 %(sha256)s") % {
+        "dump": manifest.dump_name,
+        "size": manifest.dump_size,
+        "sha256": manifest.dump_sha256,
+    }
+    yield (
+        _("审计日志：%(entries)s 条，链头 #%(seq)s %(hash)s…")
+        % {"entries": manifest.audit_entries, "seq": manifest.audit_head_seq, "hash": manifest.audit_head_hash[:16]}
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Level(models.TextChoices):
@@ -68,7 +69,7 @@ class OrgUnit(models.Model):
     class Meta:
         ordering = ["path"]
         verbose_name = _("组织单元")
-        verbose_name_plural = _("组织单元")
+        verbose_name_plural = pgettext_lazy("plural", "组织单元")
         indexes = [
             models.Index(fields=["path"], name="orgunit_path_idx", opclasses=["varchar_pattern_ops"]),
         ]
@@ -116,7 +117,7 @@ class Department(models.Model):
 
     class Meta:
         ordering = ["code"]
-        verbose_name = _("职能部门")
+        verbose_name = pgettext_lazy("singular", "职能部门")
         verbose_name_plural = _("职能部门")
 
     def __str__(self) -> str:

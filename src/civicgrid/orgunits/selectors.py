@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from civicgrid.core.errors import NotFound
 from civicgrid.orgunits.models import PATH_SEPARATOR, Department, OrgUnit
@@ -12,7 +13,7 @@ def orgunit_get(*, code: str) -> OrgUnit:
     try:
         return OrgUnit.objects.select_related("parent").get(code=code)
     except OrgUnit.DoesNotExist:
-        raise NotFound(f"组织单元 {code} 不存在") from None
+        raise NotFound(_("组织单元 %(code)s 不存在") % {"code": code}) from None
 
 
 def orgunit_subtree(*, root: OrgUnit, level: str | None = None, include_root: bool = True) -> QuerySet[OrgUnit]:

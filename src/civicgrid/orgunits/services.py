@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from civicgrid.accounts.permissions import require
 from civicgrid.accounts.roles import Capability
@@ -41,7 +43,11 @@ class RowError:
     def __str__(self) -> str:
         if self.row == 0:
             return self.problem
-        return f"第 {self.row} 行，{self.column} 列：{self.problem}"
+        return _("第 %(row)s 行，%(column)s 列：%(problem)s") % {
+            "row": self.row,
+            "column": self.column,
+            "problem": self.problem,
+        }
 
 
 @dataclass
@@ -65,7 +71,7 @@ def _read_rows(text: str, errors: list[RowError]) -> list[_Row]:
     try:
         return _parse_rows(text, errors)
     except csv.Error as exc:
-        errors.append(RowError(0, "-", f"CSV 格式错误：{exc}"))  # row 0: the file as a whole
+        errors.append(RowError(0, "-", _("CSV 格式错误：%(error)s") % {"error": exc}))  # row 0: the file as a whole
         return []
 
 
@@ -74,7 +80,7 @@ def _parse_rows(text: str, errors: list[RowError]) -> list[_Row]:
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        errors.append(RowError(1, ",".join(missing), "缺少必需的列（需要 code,name,level,parent_code）"))
+        errors.append(RowError(1, ",".join(missing), _("缺少必需的列（需要 code,name,level,parent_code）")))
         return []
     rows: list[_Row] = []
     for raw in reader:
@@ -82,19 +88,20 @@ def _parse_rows(text: str, errors: list[RowError]) -> list[_Row]:
         record = {k.strip(): (v or "").strip() if isinstance(v, str) else "" for k, v in raw.items() if k}
         code, name, level, parent_code = (record[c] for c in REQUIRED_COLUMNS)
         if not CODE_PATTERN.match(code):
-            errors.append(RowError(line, "code", f"代码“{code}”格式不正确（2–32 位字母或数字）"))
+            errors.append(RowError(line, "code", _("代码“%(code)s”格式不正确（2–32 位字母或数字）") % {"code": code}))
             continue
         if not name:
-            errors.append(RowError(line, "name", "名称为空"))
+            errors.append(RowError(line, "name", _("名称为空")))
             continue
         kind = CSV_KINDS.get(level)
         if kind is None:
-            allowed = "、".join(CSV_KINDS)
-            errors.append(RowError(line, "level", f"层级“{level}”无法识别（可用：{allowed}）"))
+            allowed = pgettext("list separator", "、").join(CSV_KINDS)
+            problem = _("层级“%(level)s”无法识别（可用：%(allowed)s）") % {"level": level, "allowed": allowed}
+            errors.append(RowError(line, "level", problem))
             continue
         rows.append(_Row(line, code, name, kind, parent_code))
     if not rows and not errors:
-        errors.append(RowError(1, "-", "文件中没有数据行"))
+        errors.append(RowError(1, "-", _("文件中没有数据行")))
     return rows
 
 
@@ -103,7 +110,8 @@ def _check_tree(rows: list[_Row], errors: list[RowError]) -> dict[str, OrgUnit]:
     seen: dict[str, int] = {}
     for row in rows:
         if row.code in seen:
-            errors.append(RowError(row.line, "code", f"代码 {row.code} 与第 {seen[row.code]} 行重复"))
+            problem = _("代码 %(code)s 与第 %(line)s 行重复") % {"code": row.code, "line": seen[row.code]}
+            errors.append(RowError(row.line, "code", problem))
         else:
             seen[row.code] = row.line
     wanted = {r.code for r in rows} | {r.parent_code for r in rows if r.parent_code}
@@ -113,26 +121,33 @@ def _check_tree(rows: list[_Row], errors: list[RowError]) -> dict[str, OrgUnit]:
         level = KIND_LEVEL[row.kind]
         existing = stored.get(row.code)
         if existing is not None and existing.level != level:
-            errors.append(RowError(row.line, "level", f"代码 {row.code} 已存在且层级为 {existing.get_level_display()}"))
+            problem = _("代码 %(code)s 已存在且层级为 %(level)s") % {"code": row.code, "level": existing.get_level_display()}
+            errors.append(RowError(row.line, "level", problem))
         expected_parent = PARENT_LEVEL.get(Level(level))
         if expected_parent is None:  # a district: its parent (a city) lies outside the platform
             continue
         if not row.parent_code:
-            errors.append(RowError(row.line, "parent_code", "缺少上级代码"))
+            errors.append(RowError(row.line, "parent_code", _("缺少上级代码")))
             continue
         parent_row = in_file.get(row.parent_code)
         parent_level = (
             KIND_LEVEL[parent_row.kind] if parent_row else getattr(stored.get(row.parent_code), "level", None)
         )
         if parent_level is None:
-            errors.append(RowError(row.line, "parent_code", f"上级代码 {row.parent_code} 不存在"))
+            problem = _("上级代码 %(code)s 不存在") % {"code": row.parent_code}
+            errors.append(RowError(row.line, "parent_code", problem))
         elif parent_level != expected_parent:
             errors.append(
                 RowError(
                     row.line,
                     "level",
-                    f"{Level(level).label}的上级应为{Level(expected_parent).label}，"
-                    f"而 {row.parent_code} 是{Level(parent_level).label}",
+                    _("%(level)s的上级应为%(expected)s，而 %(parent)s 是%(actual)s")
+                    % {
+                        "level": Level(level).label,
+                        "expected": Level(expected_parent).label,
+                        "parent": row.parent_code,
+                        "actual": Level(parent_level).label,
+                    },
                 )
             )
     return stored
@@ -213,18 +228,18 @@ def department_create(
     require(actor, Capability.MANAGE_DEPARTMENTS, action="departments.create", unit=org_unit)
     errors: dict[str, list[str]] = {}
     if not DEPARTMENT_CODE_PATTERN.match(code):
-        errors["code"] = ["代码格式不正确（2–32 位字母、数字、连字符或下划线）"]
+        errors["code"] = [_("代码格式不正确（2–32 位字母、数字、连字符或下划线）")]
     elif Department.objects.filter(code=code).exists():
-        errors["code"] = [f"部门代码 {code} 已存在"]
+        errors["code"] = [_("部门代码 %(code)s 已存在") % {"code": code}]
     if not name.strip():
-        errors["name"] = ["名称不能为空"]
+        errors["name"] = [_("名称不能为空")]
     if kind not in Department.Kind.values:
-        errors["kind"] = [f"部门类别“{kind}”无法识别"]
+        errors["kind"] = [_("部门类别“%(kind)s”无法识别") % {"kind": kind}]
     served = list(serves)
     if not served:
-        errors["serves"] = ["至少选择一个服务的组织单元"]
+        errors["serves"] = [_("至少选择一个服务的组织单元")]
     elif any(not u.is_within(org_unit) for u in served):
-        errors["serves"] = ["服务范围必须在部门所属单元之内"]
+        errors["serves"] = [_("服务范围必须在部门所属单元之内")]
     if errors:
         raise ValidationFailed(fields=errors)
     with transaction.atomic():

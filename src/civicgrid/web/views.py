@@ -7,11 +7,13 @@ from typing import Any, cast
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.password_validation import password_validators_help_texts
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from civicgrid.accounts import selectors as account_selectors
@@ -154,7 +156,11 @@ def accounts(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             form_errors = exc.fields or {"general": [str(exc.message)]}
         else:
-            messages.success(request, f"已创建账号 {created.username}（{created.get_role_display()}）")
+            messages.success(
+                request,
+                _("已创建账号 %(username)s（%(role)s）")
+                % {"username": created.username, "role": created.get_role_display()},
+            )
             return redirect("web:accounts")
     role_filter = request.GET.get("role") or None
     users = account_selectors.user_list(actor=user, role=role_filter, q=request.GET.get("q") or None)
@@ -187,12 +193,13 @@ def account_action(request: HttpRequest, user_id: int, action: str) -> HttpRespo
         target = account_selectors.user_get_visible(actor=request.user, user_id=user_id)
         if action == "unlock":
             account_services.user_unlock(actor=request.user, user=target)
-            messages.success(request, f"已解锁 {target.username}")
+            messages.success(request, _("已解锁 %(username)s") % {"username": target.username})
         elif action in ("disable", "enable"):
             account_services.user_update(actor=request.user, user=target, is_active=action == "enable")
-            messages.success(request, f"已{'启用' if action == 'enable' else '停用'} {target.username}")
+            done = _("已启用 %(username)s") if action == "enable" else _("已停用 %(username)s")
+            messages.success(request, done % {"username": target.username})
         else:
-            messages.error(request, "未知操作")
+            messages.error(request, _("未知操作"))
     except DomainError as exc:
         messages.error(request, str(exc.message))
     return redirect("web:accounts")
@@ -237,18 +244,23 @@ def password(request: HttpRequest) -> HttpResponse:
             from django.contrib.auth import update_session_auth_hash
 
             update_session_auth_hash(request, _user(request))
-            messages.success(request, "密码已修改")
+            messages.success(request, _("密码已修改"))
             return redirect("web:home")
-    return render(request, "web/password.html", {"errors": errors}, status=400 if errors else 200)
+    return render(
+        request,
+        "web/password.html",
+        {"errors": errors, "password_help": password_validators_help_texts()},
+        status=400 if errors else 200,
+    )
 
 
 def error_404(request: HttpRequest, exception: Exception) -> HttpResponse:
-    return render(request, "web/error.html", {"message": "页面不存在"}, status=404)
+    return render(request, "web/error.html", {"message": _("页面不存在")}, status=404)
 
 
 def error_403(request: HttpRequest, exception: Exception) -> HttpResponse:
-    return render(request, "web/error.html", {"message": "您没有权限访问该页面"}, status=403)
+    return render(request, "web/error.html", {"message": _("您没有权限访问该页面")}, status=403)
 
 
 def error_500(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/error.html", {"message": "服务器内部错误，请稍后重试"}, status=500)
+    return render(request, "web/error.html", {"message": _("服务器内部错误，请稍后重试")}, status=500)

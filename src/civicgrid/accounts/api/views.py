@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.permissions import AllowAny
@@ -28,7 +30,7 @@ def _department(actor: Any, code: str | None) -> Department | None:
         return None
     department = selectors.department_list(actor=actor).filter(code=code).first()
     if department is None:
-        raise NotFound(f"部门 {code} 不存在或不在您的辖区内")
+        raise NotFound(_("部门 %(code)s 不存在或不在您的辖区内") % {"code": code})
     return department
 
 
@@ -39,7 +41,7 @@ class TokenView(APIView):
     @extend_schema(
         request=TokenRequestSerializer,
         responses=TokenResponseSerializer,
-        summary="用用户名和密码换取 API 令牌",
+        summary=gettext_lazy("用用户名和密码换取 API 令牌"),
     )
     def post(self, request: Request) -> Response:
         payload = TokenRequestSerializer(data=request.data)
@@ -53,7 +55,7 @@ class TokenView(APIView):
 
 
 class MeView(APIView):
-    @extend_schema(responses=UserSerializer, summary="当前账号")
+    @extend_schema(responses=UserSerializer, summary=gettext_lazy("当前账号"))
     def get(self, request: Request) -> Response:
         return Response(UserSerializer(cast(User, request.user)).data)
 
@@ -66,7 +68,7 @@ class UserListView(generics.ListAPIView):
         params = self.request.query_params
         return selectors.user_list(actor=self.request.user, role=params.get("role"), q=params.get("q"))
 
-    @extend_schema(request=UserCreateSerializer, responses={201: UserSerializer}, summary="新建账号")
+    @extend_schema(request=UserCreateSerializer, responses={201: UserSerializer}, summary=gettext_lazy("新建账号"))
     def post(self, request: Request) -> Response:
         payload = UserCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -85,11 +87,11 @@ class UserListView(generics.ListAPIView):
 
 
 class UserDetailView(APIView):
-    @extend_schema(responses=UserSerializer, summary="账号详情")
+    @extend_schema(responses=UserSerializer, summary=gettext_lazy("账号详情"))
     def get(self, request: Request, user_id: int) -> Response:
         return Response(UserSerializer(selectors.user_get_visible(actor=request.user, user_id=user_id)).data)
 
-    @extend_schema(request=UserUpdateSerializer, responses=UserSerializer, summary="修改账号角色、辖区或状态")
+    @extend_schema(request=UserUpdateSerializer, responses=UserSerializer, summary=gettext_lazy("修改账号角色、辖区或状态"))
     def patch(self, request: Request, user_id: int) -> Response:
         user = selectors.user_get_visible(actor=request.user, user_id=user_id)
         payload = UserUpdateSerializer(data=request.data, partial=True)
@@ -109,7 +111,7 @@ class UserDetailView(APIView):
 
 
 class UserUnlockView(APIView):
-    @extend_schema(request=None, responses=UserSerializer, summary="解锁账号")
+    @extend_schema(request=None, responses=UserSerializer, summary=gettext_lazy("解锁账号"))
     def post(self, request: Request, user_id: int) -> Response:
         user = selectors.user_get_visible(actor=request.user, user_id=user_id)
         return Response(UserSerializer(services.user_unlock(actor=request.user, user=user)).data)

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 from django.http import HttpResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -17,7 +19,7 @@ from rest_framework.views import APIView
 
 from civicgrid.core.errors import ValidationFailed
 from civicgrid.geo import crs as crs_module
-from civicgrid.geo import exports, selectors, services
+from civicgrid.geo import exports, formats, selectors, services
 from civicgrid.geo.models import LayerVersion
 
 
@@ -48,14 +50,14 @@ class LayerSerializer(serializers.ModelSerializer[LayerVersion]):
 
 
 class LayerImportSerializer(serializers.Serializer[Any]):
-    file = serializers.FileField(help_text="GeoJSON 或 Shapefile（zip）")
+    file = serializers.FileField(help_text=gettext_lazy("GeoJSON 或 Shapefile（zip）"))
     name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     note = serializers.CharField(required=False, allow_blank=True, default="")
     crs = serializers.CharField(
         required=False,
         allow_blank=True,
         default="",
-        help_text="文件未声明坐标系时采用：wgs84 | cgcs2000 | gcj02 | bd09 | epsg4547",
+        help_text=gettext_lazy("文件未声明坐标系时采用：wgs84 | cgcs2000 | gcj02 | bd09 | epsg4547"),
     )
 
 
@@ -64,16 +66,16 @@ def _crs_param(request: Request, default: str = "wgs84") -> str:
     try:
         return crs_module.parse_crs(value)
     except ValueError as exc:
-        raise ValidationFailed(fields={"crs": [str(exc)]}) from None
+        raise ValidationFailed(fields={"crs": [formats.crs_error_text(exc)]}) from None
 
 
 def _float(request: Request, name: str) -> float:
     try:
         value = float(request.query_params[name])
     except (KeyError, ValueError):
-        raise ValidationFailed(fields={name: [f"{name} 必须是数字"]}) from None
+        raise ValidationFailed(fields={name: [_("%(name)s 必须是数字") % {"name": name}]}) from None
     if not np.isfinite(value):
-        raise ValidationFailed(fields={name: [f"{name} 必须是有限数字"]})
+        raise ValidationFailed(fields={name: [_("%(name)s 必须是有限数字") % {"name": name}]})
     return value
 
 
@@ -82,31 +84,31 @@ def _layer_for(request: Request) -> LayerVersion:
         try:
             layer_id = int(request.query_params["layer"])
         except ValueError:
-            raise ValidationFailed(fields={"layer": ["layer 必须是图层版本编号"]}) from None
+            raise ValidationFailed(fields={"layer": [_("layer 必须是图层版本编号")]}) from None
         return selectors.layer_get_visible(actor=request.user, layer_id=layer_id)
     on = None
     if request.query_params.get("date"):
         try:
             on = dt.date.fromisoformat(request.query_params["date"])
         except ValueError:
-            raise ValidationFailed(fields={"date": ["日期格式应为 YYYY-MM-DD"]}) from None
+            raise ValidationFailed(fields={"date": [_("日期格式应为 YYYY-MM-DD")]}) from None
     layer = selectors.layer_current(on=on)
     if layer is None:
-        raise ValidationFailed(fields={"layer": ["该日期没有现行的网格图层"]})
+        raise ValidationFailed(fields={"layer": [_("该日期没有现行的网格图层")]})
     return layer
 
 
 class LayerListView(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(responses=LayerSerializer(many=True), summary="网格图层版本")
+    @extend_schema(responses=LayerSerializer(many=True), summary=gettext_lazy("网格图层版本"))
     def get(self, request: Request) -> Response:
         return Response(LayerSerializer(selectors.layer_list(actor=request.user), many=True).data)
 
     @extend_schema(
         request=LayerImportSerializer,
         responses={201: LayerSerializer},
-        summary="导入图层文件为草稿（任何要素有错则不导入）",
+        summary=gettext_lazy("导入图层文件为草稿（任何要素有错则不导入）"),
     )
     def post(self, request: Request) -> Response:
         payload = LayerImportSerializer(data=request.data)
@@ -124,13 +126,13 @@ class LayerListView(APIView):
 
 
 class LayerDetailView(APIView):
-    @extend_schema(responses=LayerSerializer, summary="图层版本详情")
+    @extend_schema(responses=LayerSerializer, summary=gettext_lazy("图层版本详情"))
     def get(self, request: Request, layer_id: int) -> Response:
         return Response(LayerSerializer(selectors.layer_get_visible(actor=request.user, layer_id=layer_id)).data)
 
 
 class LayerCheckView(APIView):
-    @extend_schema(request=None, responses=LayerSerializer, summary="拓扑检查")
+    @extend_schema(request=None, responses=LayerSerializer, summary=gettext_lazy("拓扑检查"))
     def post(self, request: Request, layer_id: int) -> Response:
         layer = selectors.layer_get_visible(actor=request.user, layer_id=layer_id)
         services.layer_check(actor=request.user, layer=layer)
@@ -144,7 +146,7 @@ class LayerPublishView(APIView):
     @extend_schema(
         request=inline_serializer("LayerPublish", {"effective_from": serializers.DateField(required=False)}),
         responses=LayerSerializer,
-        summary="发布为现行版本（固定编码）",
+        summary=gettext_lazy("发布为现行版本（固定编码）"),
     )
     def post(self, request: Request, layer_id: int) -> Response:
         layer = selectors.layer_get_visible(actor=request.user, layer_id=layer_id)
@@ -153,13 +155,13 @@ class LayerPublishView(APIView):
         try:
             effective_from = field.to_internal_value(raw) if raw else None
         except serializers.ValidationError:
-            raise ValidationFailed(fields={"effective_from": ["日期格式应为 YYYY-MM-DD"]}) from None
+            raise ValidationFailed(fields={"effective_from": [_("日期格式应为 YYYY-MM-DD")]}) from None
         layer = services.layer_publish(actor=request.user, layer=layer, effective_from=effective_from)
         return Response(LayerSerializer(layer).data)
 
 
 class LayerDiscardView(APIView):
-    @extend_schema(request=None, responses=LayerSerializer, summary="废弃草稿")
+    @extend_schema(request=None, responses=LayerSerializer, summary=gettext_lazy("废弃草稿"))
     def post(self, request: Request, layer_id: int) -> Response:
         layer = selectors.layer_get_visible(actor=request.user, layer_id=layer_id)
         return Response(LayerSerializer(services.layer_discard(actor=request.user, layer=layer)).data)
@@ -169,7 +171,7 @@ class LayerDraftView(APIView):
     @extend_schema(
         request=inline_serializer("LayerDraft", {"name": serializers.CharField(required=False)}),
         responses={201: LayerSerializer},
-        summary="基于该版本新建调整草稿",
+        summary=gettext_lazy("基于该版本新建调整草稿"),
     )
     def post(self, request: Request, layer_id: int) -> Response:
         base = selectors.layer_get_visible(actor=request.user, layer_id=layer_id)
@@ -183,13 +185,13 @@ class LayerBoundariesView(APIView):
     @extend_schema(
         request=LayerImportSerializer,
         responses=inline_serializer("BoundaryImport", {"imported": serializers.IntegerField()}),
-        summary="导入社区/镇街边界到草稿",
+        summary=gettext_lazy("导入社区/镇街边界到草稿"),
     )
     def post(self, request: Request, layer_id: int) -> Response:
         layer = selectors.layer_get_visible(actor=request.user, layer_id=layer_id)
         upload = request.data.get("file")
         if upload is None:
-            raise ValidationFailed(fields={"file": ["请选择文件"]})
+            raise ValidationFailed(fields={"file": [_("请选择文件")]})
         count = services.boundaries_import(
             actor=request.user,
             layer=layer,
@@ -201,14 +203,14 @@ class LayerBoundariesView(APIView):
 
 
 class LayerProblemsView(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT, summary="拓扑问题（GeoJSON）")
+    @extend_schema(responses=OpenApiTypes.OBJECT, summary=gettext_lazy("拓扑问题（GeoJSON）"))
     def get(self, request: Request, layer_id: int) -> Response:
         layer = selectors.layer_get_visible(actor=request.user, layer_id=layer_id)
         return Response(selectors.problems_geojson(layer=layer))
 
 
 class LayerLineageView(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT, summary="网格沿革（拆分、合并、调整）")
+    @extend_schema(responses=OpenApiTypes.OBJECT, summary=gettext_lazy("网格沿革（拆分、合并、调整）"))
     def get(self, request: Request, layer_id: int) -> Response:
         layer = selectors.layer_get_visible(actor=request.user, layer_id=layer_id)
         return Response(
@@ -232,7 +234,7 @@ class LayerExportView(APIView):
             OpenApiParameter("crs", str, enum=["wgs84", "cgcs2000", "gcj02", "bd09", "epsg4547"]),
         ],
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
-        summary="导出图层",
+        summary=gettext_lazy("导出图层"),
     )
     def get(self, request: Request, layer_id: int) -> HttpResponse:
         layer = selectors.layer_get_visible(actor=request.user, layer_id=layer_id)
@@ -242,17 +244,19 @@ class LayerExportView(APIView):
 
 
 _GRID_PARAMS = [
-    OpenApiParameter("layer", int, description="图层版本 id（默认：现行版本）"),
-    OpenApiParameter("date", str, description="取该日期现行的版本 YYYY-MM-DD"),
+    OpenApiParameter("layer", int, description=gettext_lazy("图层版本 id（默认：现行版本）")),
+    OpenApiParameter("date", str, description=gettext_lazy("取该日期现行的版本 YYYY-MM-DD")),
     OpenApiParameter("town", str),
     OpenApiParameter("community", str),
     OpenApiParameter("bbox", str, description="minLon,minLat,maxLon,maxLat（WGS-84）"),
-    OpenApiParameter("crs", str, description="输出坐标系（默认 wgs84）"),
+    OpenApiParameter("crs", str, description=gettext_lazy("输出坐标系（默认 wgs84）")),
 ]
 
 
 class GridListView(APIView):
-    @extend_schema(parameters=_GRID_PARAMS, responses=OpenApiTypes.OBJECT, summary="网格（GeoJSON，按辖区）")
+    @extend_schema(
+        parameters=_GRID_PARAMS, responses=OpenApiTypes.OBJECT, summary=gettext_lazy("网格（GeoJSON，按辖区）")
+    )
     def get(self, request: Request) -> Response:
         layer = _layer_for(request)
         bbox = None
@@ -263,7 +267,7 @@ class GridListView(APIView):
                     raise ValueError
                 bbox = (parts[0], parts[1], parts[2], parts[3])
             except ValueError:
-                raise ValidationFailed(fields={"bbox": ["bbox 应为 minLon,minLat,maxLon,maxLat"]}) from None
+                raise ValidationFailed(fields={"bbox": [_("bbox 应为 minLon,minLat,maxLon,maxLat")]}) from None
         features = list(
             selectors.grid_features(
                 actor=request.user,
@@ -302,7 +306,7 @@ class GridLookupView(APIView):
                 "layer": serializers.IntegerField(),
             },
         ),
-        summary="按坐标查所在网格",
+        summary=gettext_lazy("按坐标查所在网格"),
     )
     def get(self, request: Request) -> Response:
         layer = _layer_for(request)
@@ -337,20 +341,26 @@ class GridStampView(APIView):
             },
         ),
         responses=OpenApiTypes.OBJECT,
-        summary="批量落图：每个点所在的网格（-1 即网格外）",
+        summary=gettext_lazy("批量落图：每个点所在的网格（-1 即网格外）"),
     )
     def post(self, request: Request) -> Response:
         points = request.data.get("points")
         if not isinstance(points, list) or not points:
-            raise ValidationFailed(fields={"points": ["points 应为 [[经度, 纬度], …]"]})
+            raise ValidationFailed(fields={"points": [_("points 应为 [[经度, 纬度], …]")]})
         if len(points) > self.MAX_POINTS:
-            raise ValidationFailed(fields={"points": [f"一次最多 {self.MAX_POINTS} 个点"]})
+            raise ValidationFailed(
+                fields={
+                    "points": [
+                        ngettext("一次最多 %(n)d 个点", "一次最多 %(n)d 个点", self.MAX_POINTS) % {"n": self.MAX_POINTS}
+                    ]
+                }
+            )
         try:
             coords = np.asarray(points, dtype=float)
             if coords.ndim != 2 or coords.shape[1] != 2:
                 raise ValueError
         except (ValueError, TypeError):
-            raise ValidationFailed(fields={"points": ["每个点应为 [经度, 纬度] 两个数字"]}) from None
+            raise ValidationFailed(fields={"points": [_("每个点应为 [经度, 纬度] 两个数字")]}) from None
         if request.data.get("layer"):
             layer = selectors.layer_get_visible(actor=request.user, layer_id=int(request.data["layer"]))
         else:
@@ -358,7 +368,7 @@ class GridStampView(APIView):
         try:
             source = crs_module.parse_crs(str(request.data.get("crs") or "wgs84"))
         except ValueError as exc:
-            raise ValidationFailed(fields={"crs": [str(exc)]}) from None
+            raise ValidationFailed(fields={"crs": [formats.crs_error_text(exc)]}) from None
         indices, entry = selectors.stamp_points(layer=layer, xs=coords[:, 0], ys=coords[:, 1], crs=source)
         return Response(
             {

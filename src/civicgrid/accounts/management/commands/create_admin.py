@@ -5,6 +5,8 @@ import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from civicgrid.accounts.roles import Role
 from civicgrid.accounts.services import user_bootstrap
@@ -17,21 +19,23 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--username", required=True)
-        parser.add_argument("--unit", required=True, help="绑定的区代码，如 440113000000")
+        parser.add_argument("--unit", required=True, help=_("绑定的区代码，如 440113000000"))
         parser.add_argument("--full-name", default="")
         parser.add_argument("--role", default=Role.DISTRICT_ADMIN, choices=[Role.DISTRICT_ADMIN, Role.AUDITOR])
-        parser.add_argument("--password-stdin", action="store_true", help="从标准输入读取密码（用于脚本）")
+        parser.add_argument("--password-stdin", action="store_true", help=_("从标准输入读取密码（用于脚本）"))
 
     def handle(self, *args: Any, **options: Any) -> None:
         unit = OrgUnit.objects.filter(code=options["unit"]).first()
         if unit is None:
-            raise CommandError(f"组织单元 {options['unit']} 不存在：请先导入区划（civicgrid import-orgunits）")
+            raise CommandError(
+                _("组织单元 %(unit)s 不存在：请先导入区划（civicgrid import-orgunits）") % {"unit": options["unit"]}
+            )
         if options["password_stdin"]:
             password = sys.stdin.readline().rstrip("\n")
         else:
-            password = getpass.getpass("密码：")
-            if getpass.getpass("再次输入密码：") != password:
-                raise CommandError("两次输入的密码不一致")
+            password = getpass.getpass(_("密码："))
+            if getpass.getpass(_("再次输入密码：")) != password:
+                raise CommandError(_("两次输入的密码不一致"))
         try:
             user = user_bootstrap(
                 username=options["username"],
@@ -41,6 +45,16 @@ class Command(BaseCommand):
                 full_name=options["full_name"],
             )
         except DomainError as exc:
-            problems = "；".join(f"{k}：{'，'.join(v)}" for k, v in exc.fields.items()) or str(exc.message)
+            comma = pgettext("clause separator", "，")
+            problems = pgettext("sentence separator", "；").join(
+                _("%(field)s：%(messages)s") % {"field": k, "messages": comma.join(str(m) for m in v)}
+                for k, v in exc.fields.items()
+            )
+            problems = problems or str(exc.message)
             raise CommandError(problems) from None
-        self.stdout.write(self.style.SUCCESS(f"已创建 {user.get_role_display()} {user.username}（{unit.name}）"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                _("已创建 %(role)s %(username)s（%(unit)s）")
+                % {"role": user.get_role_display(), "username": user.username, "unit": unit.name}
+            )
+        )

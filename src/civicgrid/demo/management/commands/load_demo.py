@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
 
 from civicgrid.accounts.roles import Role
 from civicgrid.demo.services import DEMO_PASSWORD, demo_load
@@ -14,7 +15,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         accounts = demo_load()
-        self.stdout.write(self.style.SUCCESS(f"演示数据已就绪。演示账号（密码均为 {DEMO_PASSWORD}）："))
+        self.stdout.write(
+            self.style.SUCCESS(_("演示数据已就绪。演示账号（密码均为 %(password)s）：") % {"password": DEMO_PASSWORD})
+        )
         units = dict(OrgUnit.objects.filter(code__in=[a.unit_code for a in accounts]).values_list("code", "name"))
         for account in accounts:
             role = Role(account.role).label

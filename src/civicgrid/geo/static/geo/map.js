@@ -43,7 +43,7 @@
       var dl = el("dl", undefined, "kv");
       var rows = [
         [d.labelCode, props.code], [d.labelCommunity, props.community_name + "（" + props.community_code + "）"],
-        [d.labelTown, props.town_name], [d.labelWorkers, props.workers.length ? props.workers.join("、") : d.labelNone],
+        [d.labelTown, props.town_name], [d.labelWorkers, props.workers.length ? props.workers.join(d.listSeparator || "、") : d.labelNone],
         [d.labelHouseholds, props.households === null ? "—" : String(props.households)],
         [d.labelArea, props.area_km2 + " km²"]
       ];
@@ -97,7 +97,7 @@
         }).addTo(map);
         box.dataset.problems = String(problems.features.length);
       })
-      .catch(function (err) { status.textContent = "加载失败 / failed: " + err; });
+      .catch(function (err) { status.textContent = d.labelFailed + ": " + err; });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

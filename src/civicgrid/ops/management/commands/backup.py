@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from civicgrid.ops.backup import BackupError, backup_create, iter_summary
 
@@ -15,14 +16,14 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--output", "-o", required=True, type=Path, help="备份文件路径")
-        parser.add_argument("--force", action="store_true", help="覆盖已存在的备份文件")
+        parser.add_argument("--output", "-o", required=True, type=Path, help=_("备份文件路径"))
+        parser.add_argument("--force", action="store_true", help=_("覆盖已存在的备份文件"))
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             result = backup_create(output=options["output"], force=options["force"])
         except BackupError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(self.style.SUCCESS(f"已写入备份文件 {result.path}"))
+        self.stdout.write(self.style.SUCCESS(_("已写入备份文件 %(file)s") % {"file": result.path}))
         for line in iter_summary(result.manifest):
             self.stdout.write(f"  {line}")

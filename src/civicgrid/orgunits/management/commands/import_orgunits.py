@@ -4,6 +4,8 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from civicgrid.orgunits.services import orgunits_import
 
@@ -16,7 +18,7 @@ def read_text(path: Path) -> str:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise CommandError(f"{path}: 无法识别文件编码（支持 UTF-8、GBK/GB18030）")
+    raise CommandError(_("%(file)s: 无法识别文件编码（支持 UTF-8、GBK/GB18030）") % {"file": path})
 
 
 class Command(BaseCommand):
@@ -24,16 +26,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("csv", type=Path)
-        parser.add_argument("--dry-run", action="store_true", help="只校验，不写入")
+        parser.add_argument("--dry-run", action="store_true", help=_("只校验，不写入"))
 
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["csv"]
         if not path.is_file():
-            raise CommandError(f"文件不存在：{path}")
+            raise CommandError(_("文件不存在：%(file)s") % {"file": path})
         result = orgunits_import(text=read_text(path), actor=None, source_name=path.name, dry_run=options["dry_run"])
         if result.errors:
             for error in result.errors:
                 self.stderr.write(str(error))
-            raise CommandError(f"{path.name}：发现 {len(result.errors)} 处错误，未导入任何数据")
-        verb = "校验通过" if options["dry_run"] else "导入完成"
-        self.stdout.write(f"{verb}：新增 {result.created}，更新 {result.updated}，未变 {result.unchanged}")
+            n = len(result.errors)
+            raise CommandError(
+                ngettext(
+                    "%(file)s：发现 %(n)d 处错误，未导入任何数据", "%(file)s：发现 %(n)d 处错误，未导入任何数据", n
+                )
+                % {"file": path.name, "n": n}
+            )
+        counts = {"created": result.created, "updated": result.updated, "unchanged": result.unchanged}
+        if options["dry_run"]:
+            self.stdout.write(_("校验通过：新增 %(created)s，更新 %(updated)s，未变 %(unchanged)s") % counts)
+        else:
+            self.stdout.write(_("导入完成：新增 %(created)s，更新 %(updated)s，未变 %(unchanged)s") % counts)

@@ -25,6 +25,7 @@ class Command(BaseCommand):
         verb = "需要处理" if options["dry_run"] else "已处理"
         self.stdout.write(
             self.style.SUCCESS(
-                f"{verb}：重新加密 {result.reencrypted} 条，重建索引 {result.reindexed} 条（共检查 {result.checked} 人）"
+                f"{verb}：重新加密 {result.reencrypted} 条，重建索引 {result.reindexed} 条"
+                f"（共检查 {result.checked} 人）"
             )
         )
