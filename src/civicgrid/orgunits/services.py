@@ -121,7 +121,10 @@ def _check_tree(rows: list[_Row], errors: list[RowError]) -> dict[str, OrgUnit]:
         level = KIND_LEVEL[row.kind]
         existing = stored.get(row.code)
         if existing is not None and existing.level != level:
-            problem = _("代码 %(code)s 已存在且层级为 %(level)s") % {"code": row.code, "level": existing.get_level_display()}
+            problem = _("代码 %(code)s 已存在且层级为 %(level)s") % {
+                "code": row.code,
+                "level": existing.get_level_display(),
+            }
             errors.append(RowError(row.line, "level", problem))
         expected_parent = PARENT_LEVEL.get(Level(level))
         if expected_parent is None:  # a district: its parent (a city) lies outside the platform

@@ -91,7 +91,9 @@ class UserDetailView(APIView):
     def get(self, request: Request, user_id: int) -> Response:
         return Response(UserSerializer(selectors.user_get_visible(actor=request.user, user_id=user_id)).data)
 
-    @extend_schema(request=UserUpdateSerializer, responses=UserSerializer, summary=gettext_lazy("修改账号角色、辖区或状态"))
+    @extend_schema(
+        request=UserUpdateSerializer, responses=UserSerializer, summary=gettext_lazy("修改账号角色、辖区或状态")
+    )
     def patch(self, request: Request, user_id: int) -> Response:
         user = selectors.user_get_visible(actor=request.user, user_id=user_id)
         payload = UserUpdateSerializer(data=request.data, partial=True)
