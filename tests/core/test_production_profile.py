@@ -6,6 +6,7 @@ environment, a `.env` in the working directory, nor the current directory change
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -54,6 +55,9 @@ def base_env(home: Path, **extra: str) -> dict[str, str]:
         "PYTHONPATH": str(REPO / "src"),
         "DJANGO_SETTINGS_MODULE": "civicgrid.settings",
         "CIVICGRID_HOME": str(home),
+        # Production refuses to start without the personal-information keys (civicgrid.E001).
+        "PII_KEYS": "k1:" + base64.b64encode(b"p" * 32).decode(),
+        "PII_INDEX_KEY": base64.b64encode(b"q" * 32).decode(),
     }
     if "TMPDIR" in os.environ:
         env["TMPDIR"] = os.environ["TMPDIR"]
@@ -225,3 +229,12 @@ def test_gunicorn_serves_the_production_profile(tmp_path: Path) -> None:
             process.kill()
             process.wait(timeout=10)
     assert 'GET /healthz HTTP/1.1" 200' in access_log.read_text(errors="replace")
+
+
+def test_production_refuses_to_start_without_personal_information_keys(tmp_path: Path) -> None:
+    env = base_env(tmp_path, DEBUG="false", SECRET_KEY=SECRET, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    del env["PII_KEYS"], env["PII_INDEX_KEY"]
+    done = subprocess.run(
+        [sys.executable, "-c", "import civicgrid.wsgi"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode != 0 and "PII_KEYS" in done.stderr

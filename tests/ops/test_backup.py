@@ -5,6 +5,7 @@ database is flushed after each one and `ensure_divisions()` reloads the org unit
 
 from __future__ import annotations
 
+import base64
 import builtins
 import hashlib
 import io
@@ -381,6 +382,8 @@ def test_commands_round_trip_on_a_sqlite_file(tmp_path: Path) -> None:
         CIVICGRID_HOME=str(tmp_path),
         DATABASE_URL=f"sqlite:///{tmp_path / 'civicgrid.sqlite3'}",
         SECRET_KEY="backup-test-key-0123456789abcdefghijklmnopqrstuvwxyz",
+        PII_KEYS="k1:" + base64.b64encode(b"p" * 32).decode(),
+        PII_INDEX_KEY=base64.b64encode(b"q" * 32).decode(),
         NODE_MODULES_DIR=str(REPO / "node_modules"),
         PYTHONPATH=str(REPO / "src"),
     )
