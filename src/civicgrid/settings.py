@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "civicgrid.accounts",
     "civicgrid.geo",
     "civicgrid.registry",
+    "civicgrid.events",
     "civicgrid.web",
     "civicgrid.demo",
     "civicgrid.ops",
@@ -261,6 +262,12 @@ PII_INDEX_KEY = env_str("PII_INDEX_KEY")
 # --- The register (DOMAIN §4) ------------------------------------------------------------------------
 # A residence not updated for this many months is listed for verification.
 REGISTER_STALE_MONTHS = env_int("REGISTER_STALE_MONTHS", 6)
+
+# --- Grid events (DOMAIN §5) ------------------------------------------------------------------------
+# Working hours the collecting side has to verify a department's feedback.
+EVENTS_VERIFY_HOURS = env_int("EVENTS_VERIFY_HOURS", 7)
+# Days after closing within which a negative evaluation may ask for the case to be reopened.
+EVENTS_REOPEN_WINDOW_DAYS = env_int("EVENTS_REOPEN_WINDOW_DAYS", 15)
 
 # --- Grid layers (DOMAIN §1) ------------------------------------------------------------------------
 # Grid code = community code + this many digits (DB11-style layouts: change the layout in geo.codes).

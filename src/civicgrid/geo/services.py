@@ -639,7 +639,7 @@ def feature_update(
     if errors:
         raise ValidationFailed(fields=errors)
     with transaction.atomic():
-        feature = GridFeature.objects.select_for_update().select_related("layer", "community").get(pk=feature.pk)
+        feature = GridFeature.objects.select_for_update(of=("self",)).select_related("layer", "community").get(pk=feature.pk)
         _require_draft(feature.layer)
         before = {"name": feature.name, "households": feature.households}
         if name is not None:
@@ -664,7 +664,7 @@ def feature_update(
 def feature_delete(*, actor: Any, feature: GridFeature) -> None:
     _authorize(actor, "layers.feature_delete", unit=feature.community, target=feature)
     with transaction.atomic():
-        feature = GridFeature.objects.select_for_update().select_related("layer").get(pk=feature.pk)
+        feature = GridFeature.objects.select_for_update(of=("self",)).select_related("layer").get(pk=feature.pk)
         _require_draft(feature.layer)
         audit_record(actor=actor, action="layers.feature_delete", target=feature)
         feature.delete()

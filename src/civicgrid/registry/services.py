@@ -474,7 +474,7 @@ def _who(actor: Any) -> Any:
 
 
 def _locked_record(record: ResidenceRecord, expected_version: int | None) -> ResidenceRecord:
-    locked = ResidenceRecord.objects.select_for_update().select_related("person", "house").get(pk=record.pk)
+    locked = ResidenceRecord.objects.select_for_update(of=("self",)).select_related("person", "house").get(pk=record.pk)
     if expected_version is not None and locked.version != expected_version:
         raise Conflict("该登记已被他人修改，请刷新后重试")
     return locked

@@ -1,0 +1,583 @@
+"""Writes to grid events. `case_transition` is the one function that changes a case's state: it checks
+the transition table, the actor's role and area, and the 采办分离 rules, locks the case, appends to the
+status history and the audit journal in one transaction. Intake (`case_report`) and the periodic sweep
+(supervision and escalation) are here too."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from civicgrid.accounts.roles import Role
+from civicgrid.audit.services import audit_record, audit_refusal
+from civicgrid.core import pii
+from civicgrid.core.errors import Conflict, NotAuthenticated, OutOfScope, PermissionDenied, ValidationFailed
+from civicgrid.core.workcalendar import current_calendar
+from civicgrid.events.deadlines import step_due
+from civicgrid.events.models import Case, CaseFlag, CaseHistory, Category, Channel, DispatchRule, TimeLimit
+from civicgrid.events.workflow import OPEN_STATES, TRANSITIONS, Action, State, Transition
+from civicgrid.orgunits.models import Department, Level, OrgUnit
+
+PHONE_FIELD = "case.reporter_phone"
+
+
+# --- who may act: the sides of the closed loop -----------------------------------------------------------
+
+
+def _in_area(actor: Any, case: Case) -> bool:
+    unit = getattr(actor, "org_unit", None)
+    return unit is not None and case.org_path.startswith(unit.path)
+
+
+def _collecting_side(actor: Any, case: Case) -> bool:
+    """The collector, or a grid worker of the case's grid (or, for a worker bound to a community, of that
+    community). Never anyone of the handling department."""
+    if actor.role != Role.GRID_WORKER:
+        return False
+    if case.department_id and actor.department_id == case.department_id:
+        return False
+    return actor.pk == case.reporter_id or _in_area(actor, case)
+
+
+def _side_allows(side: str, actor: Any, case: Case) -> tuple[bool, str]:
+    """(allowed, refusal reason). The reason names which rule refused, for the audit journal."""
+    if side == "collecting":
+        if actor.role != Role.GRID_WORKER:
+            return False, "not_collecting_side"
+        return (_collecting_side(actor, case), "not_collector_or_same_grid")
+    if side == "centre":
+        if actor.role != Role.DISPATCHER:
+            return False, "not_event_centre"
+        return (_in_area(actor, case), "out_of_scope")
+    if side == "handling":
+        if actor.role != Role.DEPARTMENT_HANDLER:
+            return False, "not_handling_department"
+        if case.department_id is None or actor.department_id != case.department_id:
+            return False, "other_department"
+        if actor.pk == case.reporter_id:
+            return False, "handler_is_collector"
+        return True, ""
+    if side == "supervision":
+        if actor.role != Role.SUPERVISOR:
+            return False, "not_supervisor"
+        return (_in_area(actor, case), "out_of_scope")
+    return False, "unknown_side"
+
+
+class TransitionRefused(PermissionDenied):
+    code = "transition_refused"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+REFUSAL_MESSAGES = {
+    "not_collecting_side": "只有采集方（上报的网格员或同网格网格员）可以执行此操作",
+    "not_collector_or_same_grid": "只有上报该事件的网格员或同一网格的网格员可以核查（采办分离）",
+    "not_event_centre": "只有事件中心派遣员可以执行此操作",
+    "not_handling_department": "只有被派遣的职能部门可以执行此操作",
+    "other_department": "该事件未派遣给您所在的部门",
+    "handler_is_collector": "采办分离：上报该事件的人不能处置该事件",
+    "not_supervisor": "只有督办人员可以执行此操作",
+    "out_of_scope": "该事件不在您的辖区内",
+}
+
+
+# --- intake --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Report:
+    title: str
+    description: str
+    category: Category
+    channel: str
+    lon: float | None = None
+    lat: float | None = None
+    crs: str = "wgs84"
+    address: str = ""
+    reporter_name: str = ""
+    reporter_phone: str = ""
+
+
+def _next_number(now: dt.datetime) -> str:
+    day = timezone.localtime(now).strftime("%Y%m%d")
+    prefix = f"PY{day}"
+    last = Case.objects.filter(number__startswith=prefix).aggregate(m=Max("number"))["m"]
+    sequence = int(last[len(prefix) + 1 :]) + 1 if last else 1
+    return f"{prefix}-{sequence:06d}"
+
+
+def current_limit(category: Category, at: dt.datetime) -> TimeLimit | None:
+    return category.limits.filter(valid_from__lte=at).order_by("-valid_from").first()
+
+
+def _locate(report: Report) -> dict[str, Any]:
+    from civicgrid.geo.crs import transform_point
+    from civicgrid.geo.selectors import layer_current, stamp_point
+
+    if report.lon is None or report.lat is None:
+        return {}
+    lon, lat = report.lon, report.lat
+    if report.crs != "wgs84":
+        lon, lat = transform_point(lon, lat, src=report.crs, dst="wgs84")
+    values: dict[str, Any] = {"lon": lon, "lat": lat}
+    layer = layer_current()
+    if layer is not None:
+        stamp = stamp_point(layer=layer, x=lon, y=lat)
+        units = {
+            u.code: u
+            for u in OrgUnit.objects.filter(code__in=[c for c in (stamp.grid, stamp.community, stamp.town) if c])
+        }
+        values.update(
+            layer=layer,
+            grid=units.get(stamp.grid or ""),
+            community=units.get(stamp.community or ""),
+            town=units.get(stamp.town or ""),
+        )
+    return values
+
+
+def case_report(*, actor: Any, report: Report, community: OrgUnit | None = None) -> Case:
+    """Take in a report from any channel. The location (GCJ-02 or WGS-84) is stamped with its grid; a
+    report without a location needs the community it concerns."""
+    errors: dict[str, list[str]] = {}
+    if not report.title.strip():
+        errors["title"] = ["请填写标题"]
+    if not report.description.strip():
+        errors["description"] = ["请描述事件情况"]
+    if report.category.parent_id is None:
+        errors["category"] = ["请选择事件小类"]
+    if report.channel not in Channel.values:
+        errors["channel"] = [f"渠道“{report.channel}”无法识别"]
+    if report.channel == Channel.GRID_WORKER and getattr(actor, "role", None) != Role.GRID_WORKER:
+        errors["channel"] = ["只有网格员可以以网格员渠道上报"]
+    if (report.lon is None) != (report.lat is None):
+        errors["lon"] = ["经度和纬度需同时填写"]
+    phone = ""
+    if report.reporter_phone:
+        from civicgrid.registry.services import clean_phone
+
+        try:
+            phone = clean_phone(report.reporter_phone)
+        except ValidationFailed as exc:
+            errors["reporter_phone"] = exc.fields.get("phone", ["联系电话格式不正确"])
+    if errors:
+        raise ValidationFailed(fields=errors)
+    where = _locate(report)
+    if report.lon is not None and not where.get("grid") and where.get("layer") is not None:
+        raise ValidationFailed(fields={"lon": ["该位置不在番禺区任何网格内，请核对坐标或坐标系"]})
+    place = where.get("grid") or where.get("community") or community
+    if place is None:
+        raise ValidationFailed(fields={"community": ["请在地图上选点或选择所在社区"]})
+    if place.level == Level.COMMUNITY and community is not None:
+        where.setdefault("community", community)
+        where.setdefault("town", community.parent)
+    if getattr(actor, "is_authenticated", False) and actor.role == Role.GRID_WORKER:
+        unit = actor.org_unit
+        scope = unit.parent if unit.level == Level.GRID and unit.parent else unit
+        if not place.path.startswith(scope.path):
+            audit_refusal(actor=actor, action="events.report", reason="out_of_scope")
+            raise OutOfScope("网格员只能上报本社区内的事件")
+    now = timezone.now()
+    with transaction.atomic():
+        for _attempt in range(3):
+            try:
+                with transaction.atomic():
+                    case = Case.objects.create(
+                        number=_next_number(now),
+                        title=report.title.strip()[:100],
+                        description=report.description.strip(),
+                        category=report.category,
+                        limit=current_limit(report.category, now),
+                        channel=report.channel,
+                        state=State.REPORTED,
+                        address=report.address.strip()[:200],
+                        org_path=place.path,
+                        reported_at=now,
+                        reporter=actor if getattr(actor, "is_authenticated", False) else None,
+                        reporter_name=report.reporter_name.strip()[:60],
+                        reporter_phone_enc=pii.encrypt(phone, field=PHONE_FIELD) if phone else None,
+                        reporter_phone_masked=pii.mask_phone(phone) if phone else "",
+                        token=secrets.token_urlsafe(18)[:24],
+                        **where,
+                    )
+                break
+            except IntegrityError:
+                continue
+        else:
+            raise Conflict("案件编号冲突，请重试")
+        _set_due(case)
+        case.save(update_fields=["due_at", "due_provisional"])
+        CaseHistory.objects.create(
+            case=case,
+            seq=1,
+            action=Action.REPORT,
+            from_state="",
+            to_state=State.REPORTED,
+            actor=case.reporter,
+            actor_label=_label(actor, report),
+            at=now,
+            data={"channel": report.channel},
+        )
+        audit_record(actor=actor, action="events.report", target=case, detail={"channel": report.channel})
+    return case
+
+
+def _label(actor: Any, report: Report | None = None) -> str:
+    if getattr(actor, "is_authenticated", False):
+        return f"{actor.display_name}（{actor.get_role_display()}）"
+    return (report.reporter_name if report and report.reporter_name else "群众") + "（公众）"
+
+
+def _set_due(case: Case) -> None:
+    due = step_due(case)
+    case.due_at, case.due_provisional = due.due_at, due.provisional
+    if case.state == State.ACCEPTED:
+        case.handle_due_at = due.due_at
+
+
+# --- dispatch rules -----------------------------------------------------------------------------------
+
+
+def dispatch_suggestion(case: Case, at: dt.datetime | None = None) -> DispatchRule | None:
+    """The first active rule matching the case's category (minor or its major), area and time."""
+    at = timezone.localtime(at or timezone.now())
+    for rule in DispatchRule.objects.filter(active=True).select_related("category", "area", "department"):
+        if rule.category_id and rule.category_id not in (case.category_id, case.category.parent_id):
+            continue
+        if rule.area is not None and not case.org_path.startswith(rule.area.path):
+            continue
+        if rule.weekdays and str(at.isoweekday()) not in rule.weekdays.split(","):
+            continue
+        if rule.time_from and rule.time_to and not (rule.time_from <= at.time() <= rule.time_to):
+            continue
+        return rule
+    return None
+
+
+# --- the one state-changing service -----------------------------------------------------------------
+
+
+def case_transition(
+    *,
+    actor: Any,
+    case: Case,
+    action: str,
+    reason: str = "",
+    department: Department | None = None,
+    expected_version: int | None = None,
+    attachments: int = 0,
+    data: dict[str, Any] | None = None,
+) -> Case:
+    """Move a case along the closed loop. Refusals change nothing and are audited."""
+    transition = TRANSITIONS.get(action)
+    if transition is None:
+        raise ValidationFailed(fields={"action": [f"未知操作“{action}”"]})
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        audit_refusal(actor=actor, action=f"events.{action}", target=case, reason="not_authenticated")
+        raise NotAuthenticated()
+    _refuse_if_not_allowed(transition, actor, case)
+    _check_inputs(transition, case, actor, reason, department, attachments)
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Case.objects.select_for_update(of=("self",)).select_related("limit", "category").get(pk=case.pk)
+        if expected_version is not None and locked.version != expected_version:
+            raise Conflict("该事件已被他人处理，请刷新后查看最新状态")
+        if locked.state not in transition.sources or not _side_allows(transition.side, actor, locked)[0]:
+            refused = locked  # the case changed since it was read: decide again outside the transaction
+        else:
+            refused = None
+            before = step_due(locked)
+            from_state = locked.state
+            extra = _apply(locked, transition, actor, now, department, reason)
+            locked.state = transition.target
+            locked.version += 1
+            _set_due(locked)
+            locked.save()
+            seq = (CaseHistory.objects.filter(case=locked).aggregate(m=Max("seq"))["m"] or 0) + 1
+            step_hours = None
+            if before.start is not None:
+                step_hours = round(current_calendar().working_duration(before.start, now).hours, 2)
+            CaseHistory.objects.create(
+                case=locked,
+                seq=seq,
+                action=action,
+                from_state=from_state,
+                to_state=transition.target,
+                actor=actor,
+                actor_label=_label(actor),
+                department=locked.department,
+                at=now,
+                note=reason.strip(),
+                data={**extra, **(data or {})},
+                step_hours=step_hours,
+                step_limit_hours=before.limit_hours,
+            )
+            audit_record(
+                actor=actor,
+                action=f"events.{action}",
+                target=locked,
+                detail={"from": from_state, "to": transition.target, **extra},
+            )
+    if refused is not None:
+        _refuse_if_not_allowed(transition, actor, refused)
+        raise Conflict("该事件已被他人处理，请刷新后查看最新状态")
+    return locked
+
+
+def _refuse_if_not_allowed(transition: Transition, actor: Any, case: Case) -> None:
+    """Wrong state first (the clearer message), then the side of the loop; each refusal is audited."""
+    if case.state not in transition.sources:
+        audit_refusal(
+            actor=actor,
+            action=f"events.{transition.action}",
+            target=case,
+            reason="invalid_state",
+            detail={"state": case.state},
+        )
+        raise InvalidTransition(
+            f"事件当前状态为“{State(case.state).label}”，不能执行“{Action(transition.action).label}”"
+        )
+    allowed, why = _side_allows(transition.side, actor, case)
+    if not allowed:
+        audit_refusal(actor=actor, action=f"events.{transition.action}", target=case, reason=why)
+        raise TransitionRefused(REFUSAL_MESSAGES.get(why, "您不能执行此操作"))
+
+
+def _check_inputs(
+    transition: Transition, case: Case, actor: Any, reason: str, department: Department | None, attachments: int
+) -> None:
+    errors: dict[str, list[str]] = {}
+    if transition.needs_reason and not reason.strip():
+        errors["reason"] = ["请填写说明或原因"]
+    if transition.needs_attachment and attachments < 1:
+        errors["attachments"] = ["自行处置需上传处置后照片"]
+    if transition.action == Action.SELF_HANDLE:
+        if not case.category.self_fixable:
+            errors["action"] = ["该类事件不允许网格员自行处置"]
+        elif case.reporter_id != actor.pk:
+            errors["action"] = ["只有上报人可以自行处置"]
+    if transition.action == Action.DISPATCH:
+        suggested = dispatch_suggestion(case)
+        chosen = department or (suggested.department if suggested else None)
+        if chosen is None:
+            errors["department"] = ["没有匹配的派遣规则，请选择处置部门"]
+        elif suggested and department and department.pk != suggested.department_id and not reason.strip():
+            errors["reason"] = [f"改派到与规则（{suggested.department.name}）不同的部门，请说明理由"]
+        elif chosen and not case.org_path.startswith(tuple(u.path for u in chosen.serves.all())):
+            errors["department"] = [f"{chosen.name} 不服务该事件所在区域"]
+    if errors:
+        raise ValidationFailed(fields=errors)
+
+
+def _apply(
+    case: Case, transition: Transition, actor: Any, now: dt.datetime, department: Department | None, reason: str
+) -> dict[str, Any]:
+    """Timestamps and assignments of each move; returns what the history should record."""
+    extra: dict[str, Any] = {}
+    action = transition.action
+    if action == Action.FILE:
+        case.filed_at = now
+    elif action == Action.DISPATCH:
+        suggested = dispatch_suggestion(case)
+        chosen = department or (suggested.department if suggested else None)
+        if chosen is None:  # unreachable: _check_inputs refused this
+            raise ValidationFailed(fields={"department": ["请选择处置部门"]})
+        case.department = chosen
+        case.handler = None
+        case.dispatched_at = now
+        case.extension_pending = False
+        extra = {
+            "department": chosen.code,
+            "rule": suggested.pk if suggested else None,
+            "override": bool(suggested and chosen.pk != suggested.department_id),
+        }
+    elif action == Action.ACCEPT:
+        case.accepted_at = now
+        case.handler = actor
+    elif action == Action.RETURN:
+        extra = {"department": case.department.code if case.department else None}
+        case.department = None
+        case.handler = None
+        case.accepted_at = None
+    elif action == Action.HANDLE:
+        case.handled_at = now
+    elif action == Action.REWORK:
+        case.dispatched_at = now
+        case.accepted_at = None
+        case.handled_at = None
+        case.handler = None
+    elif action in (Action.VERIFY, Action.SELF_HANDLE):
+        case.closed_at = now
+    elif action == Action.REOPEN:
+        case.dispatched_at = now
+        case.accepted_at = case.handled_at = case.closed_at = None
+    if transition.target not in OPEN_STATES:
+        case.supervised = False
+    return extra
+
+
+# --- flags: extension, supervision, escalation, evaluation ------------------------------------------
+
+
+def extension_request(*, actor: Any, case: Case, hours: Decimal, reason: str) -> CaseFlag:
+    allowed, why = _side_allows("handling", actor, case)
+    if not allowed:
+        audit_refusal(actor=actor, action="events.extension_request", target=case, reason=why)
+        raise TransitionRefused(REFUSAL_MESSAGES.get(why, "您不能申请延期"))
+    if not reason.strip():
+        raise ValidationFailed(fields={"reason": ["请说明延期理由"]})
+    if hours <= 0 or hours > 21 * 7:
+        raise ValidationFailed(fields={"hours": ["延期时长应在 0 到 21 个工作日之间"]})
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        if locked.state != State.ACCEPTED:
+            raise InvalidTransition("只有处置中的事件可以申请延期")
+        if locked.extension_pending:
+            raise Conflict("已有待审批的延期申请")
+        locked.extension_pending = True
+        locked.version += 1
+        locked.save(update_fields=["extension_pending", "version", "updated_at"])
+        flag = CaseFlag.objects.create(
+            case=locked,
+            kind=CaseFlag.Kind.EXTENSION_REQUEST,
+            at=timezone.now(),
+            actor=actor,
+            hours=hours,
+            note=reason.strip()[:300],
+        )
+        audit_record(actor=actor, action="events.extension_request", target=locked, detail={"hours": str(hours)})
+    return flag
+
+
+def extension_decide(*, actor: Any, case: Case, approve: bool, note: str = "") -> Case:
+    """The event centre (or a supervisor) decides; an approval moves the handling deadline."""
+    if getattr(actor, "role", None) not in (Role.DISPATCHER, Role.SUPERVISOR) or not _in_area(actor, case):
+        audit_refusal(actor=actor, action="events.extension_decide", target=case, reason="not_centre_or_supervisor")
+        raise TransitionRefused("只有事件中心或督办人员可以审批延期")
+    with transaction.atomic():
+        locked = Case.objects.select_for_update(of=("self",)).select_related("limit").get(pk=case.pk)
+        if not locked.extension_pending:
+            raise Conflict("没有待审批的延期申请")
+        request = locked.flags.filter(kind=CaseFlag.Kind.EXTENSION_REQUEST).order_by("-at").first()
+        hours = request.hours if request and request.hours else Decimal(0)
+        locked.extension_pending = False
+        if approve:
+            locked.extension_hours += hours
+            _set_due(locked)
+        locked.version += 1
+        locked.save()
+        kind = CaseFlag.Kind.EXTENSION_APPROVED if approve else CaseFlag.Kind.EXTENSION_DENIED
+        CaseFlag.objects.create(
+            case=locked, kind=kind, at=timezone.now(), actor=actor, hours=hours, note=note.strip()[:300]
+        )
+        audit_record(
+            actor=actor,
+            action="events.extension_decide",
+            target=locked,
+            detail={"approve": approve, "hours": str(hours)},
+        )
+    return locked
+
+
+def events_sweep(*, now: dt.datetime | None = None, batch_size: int = 5000) -> dict[str, int]:
+    """The periodic job: overdue open cases get a supervision flag; those overdue by three times their
+    step's limit escalate one level (once per step). Idempotent: flags carry a key per case step."""
+    now = now or timezone.now()
+    calendar = current_calendar()
+    counts = {"checked": 0, "supervised": 0, "escalated": 0}
+    last = 0
+    while True:
+        cases = list(
+            Case.objects.filter(pk__gt=last, state__in=OPEN_STATES, due_at__lt=now)
+            .select_related("limit")
+            .order_by("pk")[:batch_size]
+        )
+        if not cases:
+            return counts
+        last = cases[-1].pk
+        flags: list[CaseFlag] = []
+        supervise_ids: list[int] = []
+        escalate: list[Case] = []
+        for case in cases:
+            counts["checked"] += 1
+            due = step_due(case, calendar)
+            step_key = f"{case.state}:{int(due.start.timestamp()) if due.start else 0}"
+            if not case.supervised:
+                supervise_ids.append(case.pk)
+                flags.append(
+                    CaseFlag(
+                        case=case,
+                        kind=CaseFlag.Kind.SUPERVISE,
+                        at=now,
+                        automatic=True,
+                        key=f"supervise:{step_key}",
+                        note="超过时限，系统自动督办",
+                    )
+                )
+            if due.start is not None and due.limit_hours:
+                overdue = calendar.add_working_hours(due.start, 3 * due.limit_hours)
+                if overdue.at < now:
+                    escalate.append(case)
+                    flags.append(
+                        CaseFlag(
+                            case=case,
+                            kind=CaseFlag.Kind.ESCALATE,
+                            at=now,
+                            automatic=True,
+                            level=case.escalation_level + 1,
+                            key=f"escalate:{step_key}",
+                            note="超过时限三倍，升级至上一级督办",
+                        )
+                    )
+        with transaction.atomic():
+            created = CaseFlag.objects.bulk_create(flags, ignore_conflicts=True, batch_size=2000)
+            if supervise_ids:
+                counts["supervised"] += Case.objects.filter(pk__in=supervise_ids, supervised=False).update(
+                    supervised=True
+                )
+            for case in escalate:
+                if CaseFlag.objects.filter(
+                    case=case, kind=CaseFlag.Kind.ESCALATE, level=case.escalation_level + 1, automatic=True, at=now
+                ).exists():
+                    Case.objects.filter(pk=case.pk, escalation_level=case.escalation_level).update(
+                        escalation_level=case.escalation_level + 1
+                    )
+                    counts["escalated"] += 1
+            del created
+
+
+def catalogue_seed() -> int:
+    """Load the seed catalogue where it is missing (the migration does this on install; tests that flush
+    the database call it again). Returns the number of categories created."""
+    from civicgrid.events.catalogue import CATALOGUE
+
+    valid_from = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    created_count = 0
+    for sort, (major_code, major_name, minors) in enumerate(CATALOGUE):
+        major, created = Category.objects.get_or_create(code=major_code, defaults={"name": major_name, "sort": sort})
+        created_count += created
+        for minor_sort, (code, name, kind, value, unit, self_fixable) in enumerate(minors):
+            minor, created = Category.objects.get_or_create(
+                code=code,
+                defaults={
+                    "name": name,
+                    "parent": major,
+                    "default_department_kind": kind,
+                    "self_fixable": self_fixable,
+                    "sort": minor_sort,
+                },
+            )
+            if created:
+                created_count += 1
+                TimeLimit.objects.create(category=minor, valid_from=valid_from, handle_value=value, handle_unit=unit)
+    return created_count
