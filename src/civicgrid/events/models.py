@@ -248,3 +248,52 @@ class Evaluation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id}: {self.rating}"
+
+
+class Attachment(models.Model):
+    """A photo or document of a case, stored through the storage interface (disk by default, an
+    S3-compatible store by configuration). The type is sniffed from the content, not the name."""
+
+    class Kind(models.TextChoices):
+        PHOTO = "photo", _("照片")
+        DOCUMENT = "document", _("文件")
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="attachments")
+    history = models.ForeignKey(CaseHistory, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    kind = models.CharField(_("类型"), max_length=10, choices=Kind.choices)
+    stage = models.CharField(_("环节"), max_length=12, blank=True)
+    name = models.CharField(_("文件名"), max_length=200)
+    content_type = models.CharField(max_length=80)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    storage_name = models.CharField(max_length=255)
+    public_name = models.CharField(max_length=255, blank=True, help_text="EXIF-stripped copy for public views")
+    thumbnail_name = models.CharField(max_length=255, blank=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["case", "uploaded_at", "id"]
+        verbose_name = _("附件")
+        verbose_name_plural = _("附件")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiClient(models.Model):
+    """An outside system allowed to post requests through Open311 (the key is stored hashed)."""
+
+    name = models.CharField(_("名称"), max_length=100)
+    key_prefix = models.CharField(max_length=8, unique=True)
+    key_hash = models.CharField(max_length=64)
+    jurisdiction = models.ForeignKey(OrgUnit, on_delete=models.PROTECT, related_name="+")
+    active = models.BooleanField(_("启用"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("接口客户端")
+        verbose_name_plural = _("接口客户端")
+
+    def __str__(self) -> str:
+        return self.name
