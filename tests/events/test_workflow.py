@@ -283,3 +283,55 @@ def test_dispatch_rules_pick_and_overriding_needs_a_reason(loop):
     assert dispatched.department == loop.department
     history = CaseHistory.objects.filter(case=case, action="dispatch").get()
     assert history.data["override"] is False and history.data["rule"] is not None
+
+
+def test_sweep_supervises_and_escalates_once(loop):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from civicgrid.events.models import CaseFlag
+
+    case = report(loop)
+    # Reported long ago: the 1-working-hour filing limit is far exceeded (more than three times).
+    Case.objects.filter(pk=case.pk).update(reported_at=timezone.now() - dt.timedelta(days=10))
+    services.deadlines_recompute(only_provisional=False)
+    first = services.events_sweep()
+    second = services.events_sweep()
+    case.refresh_from_db()
+    assert first["supervised"] == 1 and first["escalated"] == 1
+    assert second["supervised"] == 0 and second["escalated"] == 0  # idempotent
+    assert case.supervised and case.escalation_level == 1
+    assert CaseFlag.objects.filter(case=case, kind="supervise", automatic=True).count() == 1
+    assert CaseFlag.objects.filter(case=case, kind="escalate").count() == 1
+    fresh = report(loop)
+    services.events_sweep()
+    fresh.refresh_from_db()
+    assert not fresh.supervised
+
+
+def test_extension_moves_the_handling_deadline(loop):
+    from decimal import Decimal
+
+    case = go(
+        loop,
+        go(
+            loop,
+            go(loop, report(loop, code="0101"), Action.FILE, "dispatcher"),
+            Action.DISPATCH,
+            "dispatcher",
+            department=loop.department,
+        ),
+        Action.ACCEPT,
+        "handler",
+    )
+    due = case.handle_due_at
+    services.extension_request(actor=loop.handler, case=case, hours=Decimal(14), reason="需协调业主")
+    with pytest.raises(Conflict):
+        services.extension_request(actor=loop.handler, case=case, hours=Decimal(7), reason="再次申请")
+    with pytest.raises(services.TransitionRefused):
+        services.extension_decide(actor=loop.handler, case=case, approve=True)
+    case = services.extension_decide(actor=loop.dispatcher, case=case, approve=True, note="同意")
+    assert case.handle_due_at > due and case.extension_hours == 14
+    hours = services.current_calendar().working_duration(due, case.handle_due_at).hours
+    assert abs(hours - 14) < 0.01

@@ -581,3 +581,30 @@ def catalogue_seed() -> int:
                 created_count += 1
                 TimeLimit.objects.create(category=minor, valid_from=valid_from, handle_value=value, handle_unit=unit)
     return created_count
+
+
+def deadlines_recompute(*, only_provisional: bool = False, batch_size: int = 5000) -> int:
+    """Recompute the current step's deadline of open cases (after a calendar year is loaded, provisional
+    deadlines become final and may move). Returns the number of cases whose deadline changed."""
+    calendar = current_calendar()
+    changed_total = 0
+    last = 0
+    queryset = Case.objects.filter(state__in=OPEN_STATES)
+    if only_provisional:
+        queryset = queryset.filter(due_provisional=True)
+    while True:
+        cases = list(queryset.filter(pk__gt=last).select_related("limit").order_by("pk")[:batch_size])
+        if not cases:
+            return changed_total
+        last = cases[-1].pk
+        changed = []
+        for case in cases:
+            due = step_due(case, calendar)
+            handle_due = due.due_at if case.state == State.ACCEPTED else case.handle_due_at
+            if (case.due_at, case.due_provisional, case.handle_due_at) != (due.due_at, due.provisional, handle_due):
+                case.due_at, case.due_provisional, case.handle_due_at = due.due_at, due.provisional, handle_due
+                changed.append(case)
+        if changed:
+            with transaction.atomic():
+                Case.objects.bulk_update(changed, ["due_at", "due_provisional", "handle_due_at"], batch_size=500)
+            changed_total += len(changed)
