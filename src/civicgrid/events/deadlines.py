@@ -23,6 +23,7 @@ class StepDue:
     limit_hours: float | None
     due_at: dt.datetime | None
     provisional: bool
+    escalate_at: dt.datetime | None = None  # three times the limit: the case escalates one level
 
 
 def handle_limit_hours(limit: TimeLimit | None, calendar: WorkCalendar) -> float:
@@ -56,4 +57,5 @@ def step_due(case: Case, calendar: WorkCalendar | None = None) -> StepDue:
     if start is None:
         return StepDue(None, hours, None, False)
     deadline = calendar.add_working_hours(start, hours)
-    return StepDue(start, hours, deadline.at, deadline.provisional)
+    escalation = calendar.add_working_hours(start, 3 * hours)
+    return StepDue(start, hours, deadline.at, deadline.provisional, escalation.at)

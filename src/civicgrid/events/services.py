@@ -216,7 +216,7 @@ def case_report(*, actor: Any, report: Report, community: OrgUnit | None = None)
         else:
             raise Conflict("案件编号冲突，请重试")
         _set_due(case)
-        case.save(update_fields=["due_at", "due_provisional"])
+        case.save(update_fields=["due_at", "due_provisional", "step_started_at", "step_limit_hours", "escalate_at"])
         CaseHistory.objects.create(
             case=case,
             seq=1,
@@ -238,9 +238,14 @@ def _label(actor: Any, report: Report | None = None) -> str:
     return (report.reporter_name if report and report.reporter_name else "群众") + "（公众）"
 
 
-def _set_due(case: Case) -> None:
-    due = step_due(case)
+def _set_due(case: Case, calendar: Any = None) -> None:
+    due = step_due(case, calendar)
+    same_step = case.step_started_at is not None and case.step_started_at == due.start
+    already_escalated = same_step and case.escalate_at is None and case.escalation_level > 0
     case.due_at, case.due_provisional = due.due_at, due.provisional
+    case.step_started_at, case.step_limit_hours = due.start, due.limit_hours
+    # A step that was already escalated keeps no escalation time until the next step starts.
+    case.escalate_at = None if already_escalated else due.escalate_at
     if case.state == State.ACCEPTED:
         case.handle_due_at = due.due_at
 
@@ -489,71 +494,81 @@ def extension_decide(*, actor: Any, case: Case, approve: bool, note: str = "") -
     return locked
 
 
-def events_sweep(*, now: dt.datetime | None = None, batch_size: int = 5000) -> dict[str, int]:
-    """The periodic job: overdue open cases get a supervision flag; those overdue by three times their
-    step's limit escalate one level (once per step). Idempotent: flags carry a key per case step."""
+def events_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """The periodic job: overdue open cases get a supervision flag; those three times over their step's
+    limit escalate one level (once per step: `escalate_at` is cleared when it fires and set again only
+    when the next step starts). Idempotent. A few indexed queries and bulk writes, whatever the size."""
     now = now or timezone.now()
-    calendar = current_calendar()
     counts = {"checked": 0, "supervised": 0, "escalated": 0}
-    last = 0
-    while True:
-        cases = list(
-            Case.objects.filter(pk__gt=last, state__in=OPEN_STATES, due_at__lt=now)
-            .select_related("limit")
-            .order_by("pk")[:batch_size]
+    overdue = list(
+        Case.objects.filter(state__in=OPEN_STATES, due_at__lt=now, supervised=False).values_list(
+            "pk", "state", "step_started_at"
         )
-        if not cases:
-            return counts
-        last = cases[-1].pk
-        flags: list[CaseFlag] = []
-        supervise_ids: list[int] = []
-        escalate: list[Case] = []
-        for case in cases:
-            counts["checked"] += 1
-            due = step_due(case, calendar)
-            step_key = f"{case.state}:{int(due.start.timestamp()) if due.start else 0}"
-            if not case.supervised:
-                supervise_ids.append(case.pk)
-                flags.append(
-                    CaseFlag(
-                        case=case,
-                        kind=CaseFlag.Kind.SUPERVISE,
-                        at=now,
-                        automatic=True,
-                        key=f"supervise:{step_key}",
-                        note="超过时限，系统自动督办",
-                    )
+    )
+    late = list(
+        Case.objects.filter(state__in=OPEN_STATES, escalate_at__lt=now).values_list(
+            "pk", "state", "step_started_at", "escalation_level"
+        )
+    )
+    counts["checked"] = len(overdue) + len(late)
+
+    def step_key(state: str, started: dt.datetime | None) -> str:
+        return f"{state}:{int(started.timestamp()) if started else 0}"
+
+    with transaction.atomic():
+        CaseFlag.objects.bulk_create(
+            [
+                CaseFlag(
+                    case_id=pk,
+                    kind=CaseFlag.Kind.SUPERVISE,
+                    at=now,
+                    automatic=True,
+                    key=f"supervise:{step_key(state, started)}",
+                    note="超过时限，系统自动督办",
                 )
-            if due.start is not None and due.limit_hours:
-                overdue = calendar.add_working_hours(due.start, 3 * due.limit_hours)
-                if overdue.at < now:
-                    escalate.append(case)
-                    flags.append(
-                        CaseFlag(
-                            case=case,
-                            kind=CaseFlag.Kind.ESCALATE,
-                            at=now,
-                            automatic=True,
-                            level=case.escalation_level + 1,
-                            key=f"escalate:{step_key}",
-                            note="超过时限三倍，升级至上一级督办",
-                        )
-                    )
-        with transaction.atomic():
-            created = CaseFlag.objects.bulk_create(flags, ignore_conflicts=True, batch_size=2000)
-            if supervise_ids:
-                counts["supervised"] += Case.objects.filter(pk__in=supervise_ids, supervised=False).update(
-                    supervised=True
+                for pk, state, started in overdue
+            ],
+            ignore_conflicts=True,
+            batch_size=5000,
+        )
+        ids = [pk for pk, _, _ in overdue]
+        for chunk in range(0, len(ids), 5000):
+            counts["supervised"] += Case.objects.filter(pk__in=ids[chunk : chunk + 5000], supervised=False).update(
+                supervised=True
+            )
+        CaseFlag.objects.bulk_create(
+            [
+                CaseFlag(
+                    case_id=pk,
+                    kind=CaseFlag.Kind.ESCALATE,
+                    at=now,
+                    automatic=True,
+                    level=level + 1,
+                    key=f"escalate:{step_key(state, started)}",
+                    note="超过时限三倍，升级至上一级督办",
                 )
-            for case in escalate:
-                if CaseFlag.objects.filter(
-                    case=case, kind=CaseFlag.Kind.ESCALATE, level=case.escalation_level + 1, automatic=True, at=now
-                ).exists():
-                    Case.objects.filter(pk=case.pk, escalation_level=case.escalation_level).update(
-                        escalation_level=case.escalation_level + 1
-                    )
-                    counts["escalated"] += 1
-            del created
+                for pk, state, started, level in late
+            ],
+            ignore_conflicts=True,
+            batch_size=5000,
+        )
+        if late:
+            _execute_many(
+                f"UPDATE {Case._meta.db_table} SET escalation_level = escalation_level + 1, escalate_at = NULL "  # noqa: S608
+                "WHERE id = %s AND escalate_at IS NOT NULL",
+                [(pk,) for pk, _, _, _ in late],
+            )
+            counts["escalated"] = len(late)
+    return counts
+
+
+def _execute_many(sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """One parameterised statement per row, sent as a batch (Django's bulk_update compiles a CASE per
+    batch whose cost grows quadratically)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def catalogue_seed() -> int:
@@ -599,12 +614,26 @@ def deadlines_recompute(*, only_provisional: bool = False, batch_size: int = 500
         last = cases[-1].pk
         changed = []
         for case in cases:
-            due = step_due(case, calendar)
-            handle_due = due.due_at if case.state == State.ACCEPTED else case.handle_due_at
-            if (case.due_at, case.due_provisional, case.handle_due_at) != (due.due_at, due.provisional, handle_due):
-                case.due_at, case.due_provisional, case.handle_due_at = due.due_at, due.provisional, handle_due
+            before = (case.due_at, case.due_provisional, case.handle_due_at, case.escalate_at)
+            _set_due(case, calendar)
+            if (case.due_at, case.due_provisional, case.handle_due_at, case.escalate_at) != before:
                 changed.append(case)
         if changed:
             with transaction.atomic():
-                Case.objects.bulk_update(changed, ["due_at", "due_provisional", "handle_due_at"], batch_size=500)
+                _execute_many(
+                    f"UPDATE {Case._meta.db_table} SET due_at = %s, due_provisional = %s, handle_due_at = %s, "  # noqa: S608
+                    "step_started_at = %s, step_limit_hours = %s, escalate_at = %s WHERE id = %s",
+                    [
+                        (
+                            c.due_at,
+                            c.due_provisional,
+                            c.handle_due_at,
+                            c.step_started_at,
+                            c.step_limit_hours,
+                            c.escalate_at,
+                            c.pk,
+                        )
+                        for c in changed
+                    ],
+                )
             changed_total += len(changed)
