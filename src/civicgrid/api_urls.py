@@ -10,4 +10,7 @@ urlpatterns = [
     path("", include("civicgrid.audit.api.urls")),
     path("", include("civicgrid.geo.api.urls")),
     path("", include("civicgrid.registry.api.urls")),
+    path("", include("civicgrid.registry.api.import_urls")),
+    path("", include("civicgrid.registry.api.quality_urls")),
+    path("", include("civicgrid.events.api.urls")),
 ]

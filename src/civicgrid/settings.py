@@ -268,6 +268,22 @@ REGISTER_STALE_MONTHS = env_int("REGISTER_STALE_MONTHS", 6)
 EVENTS_VERIFY_HOURS = env_int("EVENTS_VERIFY_HOURS", 7)
 # Days after closing within which a negative evaluation may ask for the case to be reopened.
 EVENTS_REOPEN_WINDOW_DAYS = env_int("EVENTS_REOPEN_WINDOW_DAYS", 15)
+# Attachments: largest file and largest photo (pixels) accepted.
+EVENTS_ATTACHMENT_MAX_BYTES = env_int("EVENTS_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+EVENTS_ATTACHMENT_MAX_PIXELS = env_int("EVENTS_ATTACHMENT_MAX_PIXELS", 50_000_000)
+# Duplicate suggestions: open cases of the same category within this distance and age.
+EVENTS_DUPLICATE_RADIUS_M = env_int("EVENTS_DUPLICATE_RADIUS_M", 100)
+EVENTS_DUPLICATE_DAYS = env_int("EVENTS_DUPLICATE_DAYS", 7)
+# Citizen reports accepted per source address per hour (shared across workers only with REDIS_URL).
+EVENTS_PUBLIC_REPORTS_PER_HOUR = env_int("EVENTS_PUBLIC_REPORTS_PER_HOUR", 10)
+# Open311 GeoReport v2 jurisdiction id.
+OPEN311_JURISDICTION = env_str("OPEN311_JURISDICTION", "panyu.gz.gov.cn")
+
+# --- Working-day calendar ----------------------------------------------------------------------------
+# Office hours on working days, in which time limits run (Guangzhou government offices).
+WORKING_HOURS = [tuple(period.split("-", 1)) for period in env_list("WORKING_HOURS", "08:30-12:00,14:00-17:30")]
+# How often (seconds) a process checks whether an administrator loaded a calendar year.
+WORKCALENDAR_CACHE_SECONDS = env_int("WORKCALENDAR_CACHE_SECONDS", 5)
 
 # --- Grid layers (DOMAIN §1) ------------------------------------------------------------------------
 # Grid code = community code + this many digits (DB11-style layouts: change the layout in geo.codes).

@@ -14,6 +14,12 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("api/", include("civicgrid.api_urls")),
     path("", include("civicgrid.geo.urls")),
+    path("open311/v2/", include("civicgrid.events.open311_urls")),
+    path("", include("civicgrid.registry.urls")),
+    path("", include("civicgrid.registry.import_urls")),
+    path("", include("civicgrid.registry.quality_urls")),
+    path("", include("civicgrid.events.urls")),
+    path("", include("civicgrid.events.public_urls")),
     path("", include("civicgrid.web.urls")),
 ]
 

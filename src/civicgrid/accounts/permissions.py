@@ -8,14 +8,23 @@ from typing import Any
 from civicgrid.accounts.roles import Capability, has_capability
 from civicgrid.audit.services import audit_refusal
 from civicgrid.core.errors import NotAuthenticated, OutOfScope, PermissionDenied
-from civicgrid.orgunits.models import OrgUnit
+from civicgrid.orgunits.models import Level, OrgUnit
+
+
+def scope_unit(actor: Any) -> OrgUnit | None:
+    """The unit whose subtree an account works in. A grid worker bound to a grid works the register and
+    the events of the grid's community (neighbouring grids share houses, streets and cases)."""
+    root = getattr(actor, "org_unit", None)
+    if root is not None and root.level == Level.GRID and root.parent_id is not None:
+        return root.parent
+    return root
 
 
 def in_scope(actor: Any, unit: OrgUnit | None) -> bool:
-    """True when the unit lies in the actor's subtree."""
+    """True when the unit lies in the actor's working area (see `scope_unit`)."""
     if unit is None:
         return True
-    root = getattr(actor, "org_unit", None)
+    root = scope_unit(actor)
     return root is not None and unit.is_within(root)
 
 

@@ -43,6 +43,8 @@ class Capability(StrEnum):
     WORK_QUALITY_QUEUES = "work_quality_queues"
     DRAW_SPOT_CHECKS = "draw_spot_checks"
     RECORD_SPOT_CHECKS = "record_spot_checks"
+    VIEW_EVENTS = "view_events"
+    MANAGE_CALENDAR = "manage_calendar"
 
 
 ALL_ROLES = frozenset(Role)
@@ -68,6 +70,17 @@ CAPABILITIES: dict[Capability, frozenset[str]] = {
     Capability.WORK_QUALITY_QUEUES: frozenset({Role.TOWN_ADMIN, Role.COMMUNITY_CLERK}),
     Capability.DRAW_SPOT_CHECKS: frozenset({Role.DISTRICT_ADMIN, Role.TOWN_ADMIN, Role.SUPERVISOR}),
     Capability.RECORD_SPOT_CHECKS: frozenset({Role.SUPERVISOR, Role.TOWN_ADMIN, Role.COMMUNITY_CLERK}),
+    Capability.VIEW_EVENTS: frozenset(
+        {
+            Role.DISTRICT_ADMIN,
+            Role.TOWN_ADMIN,
+            Role.GRID_WORKER,
+            Role.DISPATCHER,
+            Role.DEPARTMENT_HANDLER,
+            Role.SUPERVISOR,
+        }
+    ),
+    Capability.MANAGE_CALENDAR: frozenset({Role.DISTRICT_ADMIN}),
 }
 
 # The levels at which an account of each role may be bound.

@@ -26,7 +26,9 @@ class RequestContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        channel = "api" if request.path.startswith("/api/") else "web"
+        channel = (
+            "api" if request.path.startswith("/api/") else "open311" if request.path.startswith("/open311/") else "web"
+        )
         with context.bound(client_address(request), channel) as ctx:
             response = self.get_response(request)
             response["X-Request-ID"] = ctx.request_id

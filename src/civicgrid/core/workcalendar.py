@@ -837,7 +837,7 @@ def rows_from_mappings(items: Iterable[Mapping[str, Any]]) -> list[CalendarRow]:
     """API/web input (a list of {date, type, name}) as rows numbered from 1 (or by their `line`)."""
     return [
         CalendarRow(
-            int(item.get("line") or index),
+            item["line"] if isinstance(item.get("line"), int) and item["line"] > 0 else index,
             str(item.get("date") or ""),
             str(item.get("type") or ""),
             str(item.get("name") or ""),
@@ -972,9 +972,9 @@ def calendar_load_text(
         year = infer_year(rows)
     if year is None:
         raise CalendarRejected(errors or [RowError(None, _("文件为空：没有任何日期行"))])
-    if errors:
-        _days, more = validate_year(year, rows)
-        raise CalendarRejected(sorted([*errors, *more], key=lambda e: (e.line is None, e.line or 0)))
+    if errors:  # report the readable rows' own problems too, not the year's completeness
+        more = [error for error in validate_year(year, rows)[1] if error.line is not None] if rows else []
+        raise CalendarRejected(sorted([*errors, *more], key=lambda e: e.line or 0))
     return calendar_load_year(actor=actor, year=year, rows=rows, note=note, dry_run=dry_run)
 
 

@@ -290,7 +290,7 @@ def case_transition(
     if actor is None or not getattr(actor, "is_authenticated", False):
         audit_refusal(actor=actor, action=f"events.{action}", target=case, reason="not_authenticated")
         raise NotAuthenticated()
-    _refuse_if_not_allowed(transition, actor, case)
+    refuse_if_not_allowed(transition, actor, case)
     _check_inputs(transition, case, actor, reason, department, attachments)
     now = timezone.now()
     with transaction.atomic():
@@ -334,12 +334,12 @@ def case_transition(
                 detail={"from": from_state, "to": transition.target, **extra},
             )
     if refused is not None:
-        _refuse_if_not_allowed(transition, actor, refused)
+        refuse_if_not_allowed(transition, actor, refused)
         raise Conflict("该事件已被他人处理，请刷新后查看最新状态")
     return locked
 
 
-def _refuse_if_not_allowed(transition: Transition, actor: Any, case: Case) -> None:
+def refuse_if_not_allowed(transition: Transition, actor: Any, case: Case) -> None:
     """Wrong state first (the clearer message), then the side of the loop; each refusal is audited."""
     if case.state not in transition.sources:
         audit_refusal(
@@ -637,3 +637,8 @@ def deadlines_recompute(*, only_provisional: bool = False, batch_size: int = 500
                     ],
                 )
             changed_total += len(changed)
+
+
+def recompute_after_calendar_load(year: int) -> int:
+    """Hook: when an administrator loads a year's holiday arrangement, provisional deadlines become final."""
+    return deadlines_recompute(only_provisional=True)

@@ -639,7 +639,9 @@ def feature_update(
     if errors:
         raise ValidationFailed(fields=errors)
     with transaction.atomic():
-        feature = GridFeature.objects.select_for_update(of=("self",)).select_related("layer", "community").get(pk=feature.pk)
+        feature = (
+            GridFeature.objects.select_for_update(of=("self",)).select_related("layer", "community").get(pk=feature.pk)
+        )
         _require_draft(feature.layer)
         before = {"name": feature.name, "households": feature.households}
         if name is not None:

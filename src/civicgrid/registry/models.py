@@ -269,6 +269,9 @@ class QualityIssue(models.Model):
     detail = models.JSONField(_("详情"), default=dict)
     message = models.CharField(_("说明"), max_length=300)
     org_path = models.CharField(max_length=255, db_index=True)
+    # A finding that spans two areas (a person active in two communities, a duplicate whose records live in
+    # different places) is in both areas' queues; either side may decide it.
+    other_org_path = models.CharField(max_length=255, blank=True, default="")
     status = models.CharField(_("状态"), max_length=10, choices=Status.choices, default=Status.OPEN)
     detected_at = models.DateTimeField(_("发现时间"), auto_now_add=True)
     last_seen_at = models.DateTimeField(_("最近一次发现"), auto_now_add=True)
@@ -280,6 +283,11 @@ class QualityIssue(models.Model):
         verbose_name = _("数据质量问题")
         verbose_name_plural = _("数据质量问题")
         constraints = [models.UniqueConstraint(fields=["kind", "key"], name="quality_issue_once")]
+        indexes = [
+            models.Index(fields=["org_path"], name="quality_path_idx", opclasses=["varchar_pattern_ops"]),
+            models.Index(fields=["other_org_path"], name="quality_other_path_idx", opclasses=["varchar_pattern_ops"]),
+            models.Index(fields=["kind", "status"], name="quality_kind_status_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.message
@@ -338,3 +346,6 @@ class SpotCheckPerson(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+from civicgrid.registry.models_imports import ImportJob, ImportProblem  # noqa: E402, F401

@@ -70,13 +70,15 @@ def house_search(*, actor: Any, q: str = "", community: str | None = None, limit
     queryset = houses_visible(actor=actor).select_related("building", "building__community", "building__grid")
     if community:
         queryset = queryset.filter(building__community__code=community)
-    q = q.strip()
-    if q:
+    # Every word must match some part of the address: "德兴路 12号 301" or "德兴路12号".
+    for term in q.split():
         queryset = queryset.filter(
-            Q(building__road__contains=q)
-            | Q(building__door_number__startswith=q)
-            | Q(building__name__contains=q)
-            | Q(room__startswith=q)
+            Q(building__road__contains=term)
+            | Q(building__door_number__startswith=term)
+            | Q(building__name__contains=term)
+            | Q(room__startswith=term)
+            | Q(building__road__startswith=term.rstrip("0123456789号"))
+            & Q(building__door_number__startswith=term[len(term.rstrip("0123456789号")) :] or term)
         )
     return queryset.annotate(
         residents=Count("residences", filter=Q(residences__state=ResidenceRecord.State.ACTIVE))

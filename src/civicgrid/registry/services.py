@@ -236,6 +236,8 @@ def building_get_or_create(
         errors["door_number"] = ["门牌号不能为空"]
     if (lon is None) != (lat is None):
         errors["lon"] = ["经度和纬度需同时填写"]
+    elif lon is not None and lat is not None and not (73 <= lon <= 136 and 3 <= lat <= 54):
+        errors["lon"] = ["坐标不在中国范围内（经度 73–136，纬度 3–54），请检查是否填反或坐标系有误"]
     if errors:
         raise ValidationFailed(fields=errors)
     if lon is not None and lat is not None and crs != "wgs84":
@@ -445,9 +447,12 @@ def residence_register(
                 raise Conflict(f"{subject.name} 已在该房屋登记在住，如信息有变化请使用“更新”")
             if any(not r.exception_reason for r in active):
                 elsewhere = next(r for r in active if not r.exception_reason)
+                # Name the other house only if it lies in the actor's own area (privacy).
+                from civicgrid.accounts.permissions import in_scope
+
+                where = str(elsewhere.house) if in_scope(actor, elsewhere.house.building.community) else "其他辖区"
                 raise Conflict(
-                    f"{subject.name} 已在 {elsewhere.house} 登记在住：请先注销原登记，"
-                    "或由社区/镇街工作人员记录多处居住的例外",
+                    f"{subject.name} 已在{where}登记在住：请先注销原登记，或由社区/镇街工作人员记录多处居住的例外",
                     existing=elsewhere.pk,
                 )
             record = ResidenceRecord.objects.create(
@@ -495,6 +500,8 @@ def residence_update(
     """人在更新: confirm a person still lives here and update what changed."""
     _community(actor, record.house.building.community, "residence.update", Capability.REGISTER_RESIDENTS)
     on = on or timezone.localdate()
+    if on > timezone.localdate():
+        raise ValidationFailed(fields={"on": ["更新日期不能晚于今天"]})
     replay = _replayed(txn_id)
     if replay is not None:
         return replay
@@ -558,6 +565,8 @@ def residence_cancel(
     on = on or timezone.localdate()
     if not reason.strip():
         raise ValidationFailed(fields={"reason": ["请填写注销原因（如：已搬离）"]})
+    if on > timezone.localdate():
+        raise ValidationFailed(fields={"on": ["注销日期不能晚于今天"]})
     replay = _replayed(txn_id)
     if replay is not None:
         return replay
@@ -592,6 +601,8 @@ def residence_record_exception(
     if not reason.strip():
         raise ValidationFailed(fields={"reason": ["请说明多处居住的原因"]})
     on = on or timezone.localdate()
+    if on > timezone.localdate():
+        raise ValidationFailed(fields={"on": ["登记日期不能晚于今天"]})
     try:
         with transaction.atomic():
             if ResidenceRecord.objects.filter(person=person, house=house, state=ResidenceRecord.State.ACTIVE).exists():

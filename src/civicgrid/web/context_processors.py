@@ -13,6 +13,11 @@ from civicgrid.accounts.roles import Capability, has_capability
 # (url name, label, capability needed or None for every signed-in user)
 NAVIGATION: list[tuple[str, Any, Capability | None]] = [
     ("web:home", _("工作台"), None),
+    ("events:workbench", _("网格事件"), Capability.VIEW_EVENTS),
+    ("registry:search", _("实有人口房屋"), Capability.VIEW_REGISTER),
+    ("registry_imports:list", _("批量导入"), Capability.IMPORT_REGISTER),
+    ("quality:issues", _("数据质量"), Capability.WORK_QUALITY_QUEUES),
+    ("quality:spotchecks", _("抽查"), Capability.RECORD_SPOT_CHECKS),
     ("geo:map", _("网格地图"), Capability.VIEW_MAP),
     ("geo:layers", _("图层版本"), Capability.VIEW_MAP),
     ("web:orgunits", _("组织架构"), Capability.VIEW_ORGUNITS),

@@ -19,7 +19,7 @@ class DomainErrorPageMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not isinstance(exception, DomainError) or request.path.startswith("/api/"):
+        if not isinstance(exception, DomainError) or request.path.startswith(("/api/", "/open311/")):
             return None
         if isinstance(exception, NotAuthenticated):
             from django.contrib.auth.views import redirect_to_login

@@ -1,0 +1,368 @@
+"""The event pages through the Django test client: each role's workbench (tabs, counts, filters, keyset
+pages, the htmx partial), the grid worker's report form (WGS-84 and GCJ-02), the event centre's phone
+intake, the case page walked through the whole loop by form posts, and the permission matrix (anonymous →
+login, wrong role → refused, other area → not found, right role → works; refused attempts change
+nothing). Deadlines in a year whose holidays are not loaded are shown as 暂定."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import pytest
+import time_machine
+from django.test import Client
+from django.urls import reverse
+
+from civicgrid.events import selectors, services
+from civicgrid.events.models import Case, CaseFlag, CaseHistory
+from civicgrid.events.workflow import Action, State
+from civicgrid.geo.crs import transform_point
+from tests.conftest import PASSWORD, SHIQIAO, SHIQIAO_COMMUNITY
+from tests.events.conftest import report
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user: Any) -> Client:
+    client = Client()
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+def html(response: Any) -> str:
+    return response.content.decode()
+
+
+def case_url(case: Case) -> str:
+    return reverse("events:case", kwargs={"number": case.number})
+
+
+def state_of(case: Case) -> tuple[str, int, int]:
+    row = Case.objects.get(pk=case.pk)
+    return row.state, row.version, CaseHistory.objects.filter(case=case).count()
+
+
+def post_action(client: Client, case: Case, action: str, **data: str) -> Any:
+    fresh = Case.objects.get(pk=case.pk)
+    return client.post(case_url(case), {"form": "transition", "action": action, "version": str(fresh.version), **data})
+
+
+def numbers(response: Any) -> list[str]:
+    return re.findall(r'data-testid="case-row" data-number="([^"]+)"', html(response))
+
+
+# --- workbenches --------------------------------------------------------------------------------------
+
+
+def test_each_role_sees_its_own_tabs_with_counts(loop):
+    reported = report(loop, title="待立案的")
+    filed = services.case_transition(actor=loop.dispatcher, case=report(loop, title="待派遣的"), action=Action.FILE)
+    dispatched = services.case_transition(
+        actor=loop.dispatcher,
+        case=services.case_transition(actor=loop.dispatcher, case=report(loop, title="已派遣的"), action=Action.FILE),
+        action=Action.DISPATCH,
+        department=loop.department,
+    )
+
+    page = client_for(loop.dispatcher).get(reverse("events:workbench"))
+    assert page.status_code == 200
+    text = html(page)
+    for label in ("待立案", "待派遣", "退回待改派", "延期待审批", "辖区全部"):
+        assert label in text
+    assert numbers(page) == [reported.number]  # the first tab: to file
+    assert re.search(r'data-testid="count-to_file">1<', text)
+    assert re.search(r'data-testid="count-to_dispatch">1<', text)
+    assert re.search(r'data-testid="count-all">3<', text)
+    assert numbers(client_for(loop.dispatcher).get(reverse("events:workbench") + "?tab=to_dispatch")) == [filed.number]
+
+    inbox = client_for(loop.handler).get(reverse("events:workbench"))
+    assert numbers(inbox) == [dispatched.number]
+    assert "待签收" in html(inbox) and "处置中" in html(inbox)
+    assert numbers(client_for(loop.other_handler).get(reverse("events:workbench"))) == []
+
+    mine = client_for(loop.collector).get(reverse("events:workbench"))
+    assert set(numbers(mine)) == {reported.number, filed.number, dispatched.number}
+    assert "我的上报" in html(mine) and "待核查" in html(mine)
+    # A worker of another community sees none of them.
+    assert numbers(client_for(loop.stranger).get(reverse("events:workbench"))) == []
+
+
+def test_supervisor_lists_overdue_supervised_and_escalated(loop):
+    case = report(loop)
+    late = Case.objects.get(pk=case.pk).due_at + dt.timedelta(days=3)
+    with time_machine.travel(late):
+        services.events_sweep()
+        client = client_for(loop.supervisor)
+        overdue = client.get(reverse("events:workbench"))
+        assert numbers(overdue) == [case.number]
+        assert "超期" in html(overdue)
+        assert numbers(client.get(reverse("events:workbench") + "?tab=supervised")) == [case.number]
+        assert numbers(client.get(reverse("events:workbench") + "?tab=escalated")) == [case.number]
+        data = client.get(reverse("api:events-map") + "?show=escalated").json()
+        assert [f["id"] for f in data["features"]] == [case.number]
+        assert client.get(reverse("events:map")).status_code == 200
+
+
+def test_htmx_requests_get_only_the_list(loop):
+    case = report(loop)
+    client = client_for(loop.dispatcher)
+    response = client.get(reverse("events:workbench") + "?tab=to_file", headers={"HX-Request": "true"})
+    body = html(response)
+    assert response.status_code == 200 and "<html" not in body and 'id="workbench-body"' in body
+    assert "HX-Request" in response["Vary"]
+    assert numbers(response) == [case.number]
+
+
+def test_filters_and_keyset_pages(loop, monkeypatch):
+    made = [report(loop, title=f"事件{i:02d}") for i in range(7)]
+    police = report(loop, code="0803", title="乱停车")
+    client = client_for(loop.dispatcher)
+    url = reverse("events:workbench")
+    assert numbers(client.get(url + "?category=08")) == [police.number]  # a major category takes its minors
+    assert numbers(client.get(url + "?category=0803")) == [police.number]
+    assert numbers(client.get(url + f"?q={made[3].number}")) == [made[3].number]
+    assert numbers(client.get(url + "?q=乱停")) == [police.number]
+    assert numbers(client.get(url + f"?unit={SHIQIAO_COMMUNITY}"))  # a unit inside the area
+    refused = client.get(url + "?unit=440113008001")  # another town: the list falls back and says why
+    assert refused.status_code == 200 and "不在您的辖区内" in html(refused)
+
+    monkeypatch.setattr(selectors, "PAGE_SIZE", 3)
+    monkeypatch.setattr(selectors, "COUNT_CAP", 5)
+    seen: list[str] = []
+    target = url + "?tab=to_file"
+    while target:
+        page = client.get(target)
+        seen += numbers(page)
+        found = re.search(r'href="(\?[^"]*after=[^"]+)" hx-get', html(page))
+        target = url + found.group(1).replace("&amp;", "&") if found else ""
+    assert len(seen) == 8 and len(set(seen)) == 8  # every case once, most urgent (earliest deadline) first
+    due = [Case.objects.get(number=n).due_at for n in seen]
+    assert due == sorted(due)
+    assert re.search(r'data-testid="count-to_file">5\+<', html(client.get(url)))
+
+
+# --- intake -------------------------------------------------------------------------------------------
+
+
+def report_form(loop, **overrides: str) -> dict[str, str]:
+    data = {
+        "major": "06",
+        "category": "0601",
+        "title": "路口垃圾堆积",
+        "description": "德兴路与环城路交界处垃圾两天未清运",
+        "address": "德兴路 12 号旁",
+        "lon": f"{loop.point[0]:.7f}",
+        "lat": f"{loop.point[1]:.7f}",
+        "crs": "wgs84",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_grid_worker_reports_in_wgs84_and_gcj02(loop):
+    client = client_for(loop.collector)
+    assert client.get(reverse("events:new")).status_code == 200
+    response = client.post(reverse("events:new"), report_form(loop))
+    case = Case.objects.get()
+    assert response.status_code == 302 and response["Location"] == case_url(case)
+    assert case.channel == "grid_worker" and case.reporter == loop.collector and case.grid.code == loop.grid
+    assert case.state == State.REPORTED
+
+    gx, gy = transform_point(loop.point[0], loop.point[1], src="wgs84", dst="gcj02")
+    client.post(reverse("events:new"), report_form(loop, lon=f"{gx:.8f}", lat=f"{gy:.8f}", crs="gcj02"))
+    second = Case.objects.exclude(pk=case.pk).get()
+    assert abs(second.lon - loop.point[0]) < 1e-5 and abs(second.lat - loop.point[1]) < 1e-5  # stored in WGS-84
+    assert second.grid.code == loop.grid
+
+    page = client.get(case_url(second))
+    assert "路口垃圾堆积" in html(page) and second.number in html(page)
+
+
+def test_report_form_keeps_input_and_explains(loop):
+    client = client_for(loop.collector)
+    response = client.post(reverse("events:new"), report_form(loop, category="", lon="", lat=""))
+    assert response.status_code == 400
+    body = html(response)
+    assert "请选择事件小类" in body and "请在地图上点选位置" in body
+    assert "德兴路与环城路交界处垃圾两天未清运" in body  # nothing typed is lost
+    assert not Case.objects.exists()
+    # A point in another community is refused (the worker reports only in their own community).
+    stranger_point = report_form(loop)
+    response = client_for(loop.stranger).post(reverse("events:new"), stranger_point)
+    assert response.status_code == 403, html(response)
+    assert "本社区" in html(response)
+    assert not Case.objects.exists()
+
+
+def test_only_grid_workers_report_and_only_dispatchers_take_calls(loop, client):
+    assert client.get(reverse("events:new")).status_code == 302  # anonymous: to the login page
+    assert client_for(loop.dispatcher).get(reverse("events:new")).status_code == 403
+    assert client_for(loop.handler).post(reverse("events:new"), report_form(loop)).status_code == 403
+    assert client_for(loop.collector).get(reverse("events:phone")).status_code == 403
+    assert not Case.objects.exists()
+
+
+def test_phone_intake_with_a_community_and_no_point(loop):
+    client = client_for(loop.dispatcher)
+    page = client.get(reverse("events:phone"))
+    assert page.status_code == 200 and "来电号码" in html(page)
+    response = client.post(
+        reverse("events:phone"),
+        report_form(
+            loop,
+            lon="",
+            lat="",
+            community=SHIQIAO_COMMUNITY,
+            reporter_name="陈先生",
+            reporter_phone="13800138000",
+            category="0803",
+            title="小区门口车辆乱停",
+        ),
+    )
+    case = Case.objects.get()
+    assert response.status_code == 302
+    assert case.channel == "phone" and case.community.code == SHIQIAO_COMMUNITY and case.grid is None
+    assert case.reporter_phone_masked == "138****8000"
+    body = html(client.get(case_url(case)))
+    assert "138****8000" in body and "13800138000" not in body and "电话受理" in body
+
+
+# --- the case page ------------------------------------------------------------------------------------
+
+
+def timeline_actions(response: Any) -> list[str]:
+    return re.findall(r'data-testid="timeline-entry" data-action="([^"]+)"', html(response))
+
+
+def test_the_whole_loop_through_the_case_page(loop):
+    case = report(loop)
+    dispatcher, handler, collector, supervisor = (
+        client_for(loop.dispatcher),
+        client_for(loop.handler),
+        client_for(loop.collector),
+        client_for(loop.supervisor),
+    )
+    page = dispatcher.get(case_url(case))
+    assert 'data-testid="do-file"' in html(page) and 'data-testid="do-reject"' in html(page)
+    assert 'data-testid="do-file"' not in html(collector.get(case_url(case)))  # the collector does not file
+
+    assert post_action(dispatcher, case, "file").status_code == 302
+    page = dispatcher.get(case_url(case))
+    assert 'data-testid="department"' in html(page) and loop.department.name in html(page)
+    assert post_action(dispatcher, case, "dispatch", department=loop.department.code).status_code == 302
+    assert Case.objects.get(pk=case.pk).department == loop.department
+
+    assert post_action(handler, case, "accept").status_code == 302
+    response = handler.post(
+        case_url(case),
+        {"form": "extension_request", "amount": "1", "unit": "days", "reason": "需协调环卫车辆", "version": "4"},
+    )
+    assert response.status_code == 302, html(response)
+    assert CaseFlag.objects.get(case=case, kind="ext_request").hours == 7
+    page = supervisor.get(case_url(case))
+    assert 'data-testid="extension-decide-form"' in html(page) and "需协调环卫车辆" in html(page)
+    fresh = Case.objects.get(pk=case.pk)
+    response = supervisor.post(
+        case_url(case), {"form": "extension_decide", "decision": "approve", "version": str(fresh.version)}
+    )
+    assert response.status_code == 302
+    assert Case.objects.get(pk=case.pk).extension_hours == 7
+
+    assert post_action(handler, case, "handle", reason="已清运完毕").status_code == 302
+    page = collector.get(case_url(case))
+    assert 'data-testid="do-verify"' in html(page) and 'data-testid="do-rework"' in html(page)
+    assert post_action(collector, case, "verify", reason="现场已清理干净").status_code == 302
+    assert Case.objects.get(pk=case.pk).state == State.CLOSED
+
+    page = supervisor.get(case_url(case))
+    assert timeline_actions(page) == [
+        "report",
+        "file",
+        "dispatch",
+        "accept",
+        "ext_request",
+        "ext_approved",
+        "handle",
+        "verify",
+    ]
+    body = html(page)
+    assert "已清运完毕" in body and "现场已清理干净" in body and loop.department.name in body
+    assert body.count('data-testid="step-time"') == 5  # file, dispatch, accept, handle, verify: used / limit
+    assert "时限 1 工作小时" in body
+    assert 'data-testid="do-reopen"' in body  # a supervisor may reopen a closed case
+    assert 'data-testid="timeline-current"' not in body
+
+
+def test_refusals_on_the_case_page_change_nothing(loop):
+    case = services.case_transition(actor=loop.dispatcher, case=report(loop), action=Action.FILE)
+    before = state_of(case)
+    # The handler has no business with a filed case that is not theirs: it reads as missing.
+    assert client_for(loop.handler).get(case_url(case)).status_code == 404
+    assert post_action(client_for(loop.handler), case, "dispatch", department=loop.department.code).status_code == 404
+    # A worker of another community cannot see it either.
+    assert client_for(loop.stranger).get(case_url(case)).status_code == 404
+    # The collector can see it but not dispatch it: refused on the page, with the reason.
+    response = post_action(client_for(loop.collector), case, "dispatch", department=loop.department.code)
+    assert response.status_code == 403 and "事件中心" in html(response)
+    # A reason is required to cancel.
+    response = post_action(client_for(loop.dispatcher), case, "cancel", reason="")
+    assert response.status_code == 400 and "请填写说明或原因" in html(response)
+    assert state_of(case) == before
+    # A stale page: someone else acted first.
+    response = client_for(loop.dispatcher).post(
+        case_url(case), {"form": "transition", "action": "dispatch", "version": "1", "department": loop.department.code}
+    )
+    assert response.status_code == 409 and "已被他人处理" in html(response)
+    assert state_of(case) == before
+    # Anonymous: to the login page.
+    assert Client().get(case_url(case)).status_code == 302
+
+
+def test_a_returned_case_leaves_the_department_and_goes_back_to_the_centre(loop):
+    case = services.case_transition(
+        actor=loop.dispatcher,
+        case=services.case_transition(actor=loop.dispatcher, case=report(loop), action=Action.FILE),
+        action=Action.DISPATCH,
+        department=loop.department,
+    )
+    response = post_action(client_for(loop.handler), case, "return", reason="不属本部门职责")
+    assert response.status_code == 302 and response["Location"] == reverse("events:workbench")
+    returned = client_for(loop.dispatcher).get(reverse("events:workbench") + "?tab=returned")
+    assert numbers(returned) == [case.number]
+    page = client_for(loop.dispatcher).get(case_url(case))
+    assert "不属本部门职责" in html(page) and loop.department.name in html(page)  # who returned it, and why
+
+
+def test_deadlines_in_an_unloaded_year_are_provisional(loop):
+    # 31 December after office hours: the filing deadline falls on the first working day of next year,
+    # whose holiday arrangement is not loaded.
+    with time_machine.travel(dt.datetime(2026, 12, 31, 18, 0, tzinfo=dt.UTC)):
+        case = report(loop)
+        assert Case.objects.get(pk=case.pk).due_provisional
+        client = client_for(loop.dispatcher)
+        assert "暂定" in html(client.get(reverse("events:workbench")))
+        page = html(client.get(case_url(case)))
+        assert 'data-testid="current-due"' in page
+        due = re.search(r'data-testid="current-due">(.*?)</dd>', page, re.S)
+        assert due and "暂定" in due.group(1)
+    ordinary = report(loop)
+    page = html(client_for(loop.dispatcher).get(case_url(ordinary)))
+    due = re.search(r'data-testid="current-due">(.*?)</dd>', page, re.S)
+    assert due and "暂定" not in due.group(1)
+
+
+def test_scope_of_reads(loop, make_user):
+    case = report(loop)
+    assert client_for(loop.supervisor).get(case_url(case)).status_code == 200
+    assert client_for(loop.peer).get(case_url(case)).status_code == 200  # same grid
+    other_town = make_user("supervisor", "440113008000", username="shatou_supervisor")
+    assert client_for(other_town).get(case_url(case)).status_code == 404
+    assert numbers(client_for(other_town).get(reverse("events:workbench") + "?tab=all")) == []
+    assert client_for(make_user("town_admin", SHIQIAO)).get(case_url(case)).status_code == 200
+    # Roles without events in their work see neither the case nor a workbench.
+    for role, unit in (("community_clerk", SHIQIAO_COMMUNITY), ("auditor", "440113000000")):
+        other = client_for(make_user(role, unit))
+        assert other.get(case_url(case)).status_code == 403
+        assert other.get(reverse("events:workbench")).status_code == 403
