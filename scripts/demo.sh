@@ -12,6 +12,10 @@ CG=.venv/bin/civicgrid
 $CG migrate -v0
 $CG load_demo
 $CG verify_audit
+# The periodic job (deadlines, supervision, escalation) every 5 minutes, as cron would run it.
+$CG events_sweep --every 300 > var/events_sweep.log 2>&1 &
+SWEEP_PID=$!
+trap 'kill $SWEEP_PID 2>/dev/null' EXIT
 echo
 echo "CivicGrid is serving on http://127.0.0.1:8000  (API docs: http://127.0.0.1:8000/api/docs/ ; Ctrl-C stops)"
-exec $CG runserver "${CIVICGRID_DEMO_ADDR:-127.0.0.1:8000}" --noreload
+$CG runserver "${CIVICGRID_DEMO_ADDR:-127.0.0.1:8000}" --noreload

@@ -8,9 +8,11 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from importlib import resources
 
 from django.db import transaction
+from django.utils import timezone
 
 from civicgrid.accounts.models import User
 from civicgrid.accounts.roles import Role
@@ -171,7 +173,188 @@ def demo_load(*, grid_layer: bool = True) -> list[DemoAccount]:
             user.set_password(DEMO_PASSWORD)
             user.save()
             audit_record(actor=None, action="accounts.create", target=user, detail={"demo": True})
+    if grid_layer:
+        demo_register()
+        demo_events()
     return accounts
+
+
+# --- invented register and event data, through the real services -------------------------------------
+
+SURNAMES = "陈李黄张梁何吴罗郑林谢周冯邓曾刘杨许朱叶"
+GIVEN = ["伟", "芳", "敏", "强", "丽", "军", "静", "磊", "洋", "艳", "勇", "杰", "娟", "涛", "明", "超", "霞", "平"]
+# Household registration places of the invented residents: Guangzhou (4401xx) and elsewhere (migrants).
+REGIONS = ["440113", "440106", "440104", "360426", "430102", "450103", "510104", "441402", "445102", "350102"]
+ROADS = ["德兴路", "东兴路", "环城中路", "繁华路", "西丽路"]
+
+
+def _demo_id(index: int) -> str:
+    from civicgrid.core.idnumbers import resident_id_check_char
+
+    region = REGIONS[index % len(REGIONS)]
+    birth = dt.date(1965, 1, 1) + dt.timedelta(days=(index * 3571) % 18000)
+    sequence = f"{(index * 7) % 999 + 1:03d}"
+    first17 = f"{region}{birth:%Y%m%d}{sequence}"
+    return first17 + resident_id_check_char(first17)
+
+
+def demo_register(*, persons: int = 120) -> None:
+    """Invented residents of a few houses in the first communities of 市桥街道, registered by the demo
+    community clerk through the ordinary services (so the journal, encryption and audit are real)."""
+    from civicgrid.registry.models import Person
+    from civicgrid.registry.services import (
+        PersonInput,
+        building_get_or_create,
+        house_get_or_create,
+        rental_register,
+        residence_register,
+    )
+
+    if Person.objects.exists():
+        return
+    clerk = User.objects.get(username="shiqiao_clerk")
+    community = clerk.org_unit
+    grids = list(OrgUnit.objects.filter(parent=community, level=Level.GRID).order_by("code"))
+    import shapely
+
+    from civicgrid.geo.models import GridFeature
+    from civicgrid.geo.selectors import layer_current
+
+    layer = layer_current()
+    points = []
+    if layer is not None:
+        for feature in GridFeature.objects.filter(layer=layer, grid_unit__in=grids).order_by("code"):
+            point = shapely.point_on_surface(shapely.from_wkb(bytes(feature.geometry)))
+            points.append((point.x, point.y))
+    houses = []
+    for b in range(10):
+        lon, lat = points[b % len(points)] if points else (None, None)
+        building = building_get_or_create(
+            actor=clerk,
+            community=community,
+            road=ROADS[b % len(ROADS)],
+            door_number=f"{(b + 1) * 2}号",
+            name=f"{b % 3 + 1}栋",
+            lon=lon,
+            lat=lat,
+        )
+        for room in ("101", "201", "302"):
+            use = "rented" if (b + int(room[0])) % 2 else "self"
+            houses.append(
+                house_get_or_create(
+                    actor=clerk, building=building, room=room, use=use, rooms=3, floor_area=Decimal("68.5")
+                )
+            )
+    for index, house in enumerate(h for h in houses if h.use == "rented"):
+        rental_register(
+            actor=clerk,
+            house=house,
+            start=dt.date(2025, 3, 1),
+            landlord_person=PersonInput(
+                id_type="resident_id",
+                id_number=_demo_id(9000 + index),
+                name=f"{SURNAMES[index % 20]}{GIVEN[index % 18]}房东",
+            ),
+        )
+    today = timezone.localdate()
+    for index in range(persons):
+        name = (
+            SURNAMES[index % len(SURNAMES)] + GIVEN[(index * 7) % len(GIVEN)] + (GIVEN[index % 5] if index % 3 else "")
+        )
+        residence_register(
+            actor=clerk,
+            house=houses[index % len(houses)],
+            person=PersonInput(
+                id_type="resident_id",
+                id_number=_demo_id(index),
+                name=name,
+                phone=f"13{index % 10}{(index * 7919) % 100000000:08d}",
+                employer="番禺某电子厂" if index % 4 else "",
+                permit_status="valid" if index % 2 else "none",
+            ),
+            on=today - dt.timedelta(days=(index * 13) % 400),
+            source="demo",
+        )
+
+
+def demo_events() -> None:
+    """A few dozen grid events in every state of the loop, by the demo accounts, with dispatch rules."""
+    from civicgrid.events import services as events
+    from civicgrid.events.models import Case, Category, DispatchRule
+
+    if Case.objects.exists():
+        return
+    reporter = User.objects.get(username="wgy_shiqiao")
+    dispatcher = User.objects.get(username="shiqiao_dispatcher")
+    handlers = {"PY-CG": User.objects.get(username="cg_handler"), "SQ-PCS": User.objects.get(username="sq_pcs_handler")}
+    departments = {code: Department.objects.get(code=code) for code in handlers}
+    shiqiao = OrgUnit.objects.get(code=SHIQIAO_CODE)
+    if not DispatchRule.objects.exists():
+        DispatchRule.objects.create(
+            order=10,
+            name="市容环境 → 区城管局",
+            category=Category.objects.get(code="06"),
+            department=departments["PY-CG"],
+        )
+        DispatchRule.objects.create(
+            order=20,
+            name="市桥：乱停放 → 市桥派出所",
+            category=Category.objects.get(code="0803"),
+            area=shiqiao,
+            department=departments["SQ-PCS"],
+        )
+    grid = reporter.org_unit
+    import shapely
+
+    from civicgrid.geo.models import GridFeature
+    from civicgrid.geo.selectors import layer_current
+
+    layer = layer_current()
+    feature = GridFeature.objects.filter(layer=layer, grid_unit=grid).first() if layer else None
+    if feature is None:
+        return
+    polygon = shapely.from_wkb(bytes(feature.geometry))
+    rng = __import__("random").Random(20261125)
+    min_x, min_y, max_x, max_y = polygon.bounds
+    plan = [  # (category, title, how far along the loop)
+        ("0601", "德兴路口垃圾堆积", 6),
+        ("0602", "楼道乱张贴小广告", 1),
+        ("0803", "机动车占用消防通道停放", 3),
+        ("0604", "人行道乱堆建筑材料", 4),
+        ("0601", "垃圾桶满溢未清运", 5),
+        ("0803", "小区门口车辆乱停放", 2),
+        ("0603", "占道经营水果摊", 0),
+        ("0601", "绿化带内积存垃圾", 6),
+        ("0602", "电线杆乱涂写", 4),
+        ("0604", "楼下堆放废旧家具", 3),
+    ]
+    for category_code, title, steps in plan:
+        for _attempt in range(20):
+            x, y = rng.uniform(min_x, max_x), rng.uniform(min_y, max_y)
+            if polygon.contains(shapely.Point(x, y)):
+                break
+        case = events.case_report(
+            actor=reporter,
+            report=events.Report(
+                title=title,
+                description=f"{title}，请尽快处理。",
+                category=Category.objects.get(code=category_code),
+                channel="grid_worker",
+                lon=x,
+                lat=y,
+            ),
+        )
+        department = departments["SQ-PCS"] if category_code == "0803" else departments["PY-CG"]
+        handler = handlers[department.code]
+        script = [
+            (dispatcher, "file", {}),
+            (dispatcher, "dispatch", {"department": department}),
+            (handler, "accept", {}),
+            (handler, "handle", {"reason": "已到现场处置完毕"}),
+            (reporter, "verify", {}),
+        ]
+        for actor, action, kwargs in script[: min(steps, 5)]:
+            case = events.case_transition(actor=actor, case=case, action=action, **kwargs)
 
 
 def _unit_or_parent(code: str) -> OrgUnit:
