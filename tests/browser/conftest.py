@@ -111,7 +111,7 @@ def demo_with_grids(live_server: Any) -> dict[str, Any]:
     from civicgrid.demo.services import demo_load
 
     cache.clear()
-    return {account.username: account for account in demo_load(grid_layer=True)}
+    return {account.username: account for account in demo_load(grid_layer=True, samples=False)}
 
 
 @pytest.fixture

@@ -122,9 +122,10 @@ def divisions_csv_text() -> str:
     return (resources.files("civicgrid.orgunits") / "data" / "panyu_divisions.csv").read_text(encoding="utf-8")
 
 
-def demo_load(*, grid_layer: bool = True) -> list[DemoAccount]:
+def demo_load(*, grid_layer: bool = True, samples: bool = True) -> list[DemoAccount]:
     """Load (or refresh) the demo data set and return the demo accounts. Without the grid layer, the
-    grid worker bound to a grid is bound to that grid's community instead."""
+    grid worker bound to a grid is bound to that grid's community instead. `samples` adds invented
+    residents and grid events (tests that build their own data leave them out)."""
     result = orgunits_import(text=divisions_csv_text(), actor=None, source_name="panyu_divisions.csv")
     if result.errors:  # the shipped list is checked by the tests; this would be a packaging error
         raise RuntimeError("; ".join(str(e) for e in result.errors))
@@ -173,7 +174,7 @@ def demo_load(*, grid_layer: bool = True) -> list[DemoAccount]:
             user.set_password(DEMO_PASSWORD)
             user.save()
             audit_record(actor=None, action="accounts.create", target=user, detail={"demo": True})
-    if grid_layer:
+    if grid_layer and samples:
         demo_register()
         demo_events()
     return accounts
