@@ -76,7 +76,7 @@ def test_one_case_from_report_to_closing_by_four_users(
     login(worker, "wgy_shiqiao")
     worker.goto("/events/")
     assert worker.locator("[data-testid=tab-mine]").is_visible()
-    assert worker.locator("[data-testid=empty]").is_visible()
+    assert worker.locator("[data-testid=empty]").is_visible(), worker.locator("#workbench-body").inner_html()
     _worker_shots(worker, screenshot, "01_worker_workbench_empty")
     with worker.expect_navigation():
         worker.get_by_role("link", name="上报事件").click()

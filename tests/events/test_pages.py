@@ -366,3 +366,15 @@ def test_scope_of_reads(loop, make_user):
         other = client_for(make_user(role, unit))
         assert other.get(case_url(case)).status_code == 403
         assert other.get(reverse("events:workbench")).status_code == 403
+
+
+def test_pages_make_a_bounded_number_of_queries(loop, django_assert_max_num_queries):
+    """No query per row: a workbench page and a case page cost the same with 3 cases or 30."""
+    cases = [report(loop, title=f"事件{i}") for i in range(30)]
+    case = services.case_transition(actor=loop.dispatcher, case=cases[0], action=Action.FILE)
+    client = client_for(loop.dispatcher)
+    client.get(reverse("events:workbench"))  # warm the calendar and the session
+    with django_assert_max_num_queries(16):
+        assert len(numbers(client.get(reverse("events:workbench") + "?tab=all"))) == 30
+    with django_assert_max_num_queries(16):
+        assert client.get(case_url(case)).status_code == 200

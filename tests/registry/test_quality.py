@@ -269,6 +269,20 @@ def test_a_dry_run_writes_no_issue_but_records_the_read(clerk, house):
     assert QualityIssue.objects.filter(kind=Kind.STALE).count() == 1
 
 
+def test_a_failed_scan_still_records_the_read(clerk, house, monkeypatch):
+    services.residence_register(actor=clerk, person=person(rid()), house=house)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(quality, "_sync", broken)
+    with pytest.raises(RuntimeError):
+        quality.quality_scan()
+    entry = AuditEntry.objects.get(action="quality.scan")
+    assert entry.result == "failed" and entry.detail["decrypted"] == 1
+    assert not QualityIssue.objects.exists()
+
+
 def test_the_scan_is_set_based(clerk, house, other_house, unit):
     """The number of queries does not grow with the number of records."""
     on = dt.date(2020, 1, 1)

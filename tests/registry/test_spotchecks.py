@@ -477,6 +477,8 @@ def test_draw_record_and_register_through_the_pages(client, houses, supervisor, 
 
     client.force_login(make_user(Role.GRID_WORKER, A))
     assert client.get(reverse("quality:spotcheck", args=[check.pk])).status_code == 403
+    refused = client.post(reverse("quality:spotchecks"), {"area": A, "per_community": "2", "seed": "1"})
+    assert refused.status_code == 403 and SpotCheck.objects.count() == 1
     client.force_login(make_user(Role.SUPERVISOR, SHATOU))
     assert client.get(url).status_code == 404
 

@@ -8,6 +8,7 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 from decimal import Decimal
 from importlib import resources
 
@@ -214,7 +215,7 @@ def demo_register(*, persons: int = 120) -> None:
     if Person.objects.exists():
         return
     clerk = User.objects.get(username="shiqiao_clerk")
-    community = clerk.org_unit
+    community = _unit_or_parent(clerk.org_unit.code if clerk.org_unit else "")
     grids = list(OrgUnit.objects.filter(parent=community, level=Level.GRID).order_by("code"))
     import shapely
 
@@ -347,7 +348,7 @@ def demo_events() -> None:
         )
         department = departments["SQ-PCS"] if category_code == "0803" else departments["PY-CG"]
         handler = handlers[department.code]
-        script = [
+        script: list[tuple[User, str, dict[str, Any]]] = [
             (dispatcher, "file", {}),
             (dispatcher, "dispatch", {"department": department}),
             (handler, "accept", {}),

@@ -190,10 +190,16 @@ def bounded_count(queryset: QuerySet[Case], cap: int | None = None) -> BoundedCo
     return BoundedCount(min(n, cap), n > cap)
 
 
-def workbench_counts(*, actor: Any, now: dt.datetime | None = None) -> dict[str, BoundedCount]:
-    """Each tab's number of cases (without the list filters), bounded."""
+def workbench_counts(
+    *, actor: Any, now: dt.datetime | None = None, known: dict[str, BoundedCount] | None = None
+) -> dict[str, BoundedCount]:
+    """Each tab's number of cases (without the list filters), bounded; `known` counts are not asked again."""
     now = now or timezone.now()
-    return {tab.key: bounded_count(Case.objects.filter(tab.rows(actor, now))) for tab in workbench_tabs(actor=actor)}
+    known = known or {}
+    return {
+        tab.key: known[tab.key] if tab.key in known else bounded_count(Case.objects.filter(tab.rows(actor, now)))
+        for tab in workbench_tabs(actor=actor)
+    }
 
 
 # --- filters and keyset pages ------------------------------------------------------------------------
@@ -419,6 +425,9 @@ STEP_LABELS = {
 }
 
 
+DEPARTMENT_STEPS = frozenset({Action.DISPATCH, Action.ACCEPT, Action.RETURN, Action.HANDLE})
+
+
 def _department_names(codes: set[str]) -> dict[str, str]:
     if not codes:
         return {}
@@ -435,7 +444,9 @@ def case_timeline(*, case: Case) -> list[TimelineEntry]:
     names = _department_names(returned)
     entries: list[tuple[dt.datetime, int, TimelineEntry]] = []
     for row in history:
-        department = row.department.name if row.department else ""
+        # The department a step concerns: where it was dispatched, or which department accepted, handled or
+        # returned it (a verification by the collecting side concerns none).
+        department = row.department.name if row.department and row.action in DEPARTMENT_STEPS else ""
         if row.action == Action.RETURN:
             department = names.get(str(row.data.get("department") or ""), "")
         entries.append(

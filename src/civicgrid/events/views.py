@@ -173,7 +173,8 @@ def workbench(request: HttpRequest) -> HttpResponse:
         problem = "；".join([str(m) for msgs in exc.fields.values() for m in msgs] or [str(exc.message)])
         filters = selectors.CaseFilters()
         page = selectors.workbench_page(actor=user, now=now)
-    counts = selectors.workbench_counts(actor=user, now=now)
+    known = {} if filters.active else {page.tab.key: page.count}  # the list's own count, already known
+    counts = selectors.workbench_counts(actor=user, now=now, known=known)
     params = _filter_params(filters)
     tab_links = [
         {

@@ -698,13 +698,15 @@ _COMMITTEE = (
 
 
 def _community_keys(name: str) -> set[str]:
-    """The names a community is known by: 德兴社区居民委员会, 德兴社区, 德兴; 沙北村民委员会, 沙北村, 沙北."""
+    """The names a community is known by: 德兴社区居民委员会, 德兴社区, 德兴; 沙北村民委员会, 沙北村, 沙北;
+    河村村民委员会, 河村, 河村村."""
     key = _value_key(name)
     keys = {key}
     for suffix, kind in _COMMITTEE:
         if key.endswith(suffix) and len(key) > len(suffix):
-            core = key[: -len(suffix)].removesuffix(kind) or key[: -len(suffix)]
-            keys.update({core + kind, core})
+            stripped = key[: -len(suffix)]  # 德兴社区, 沙北, 河村 (of 河村村民委员会)
+            core = stripped.removesuffix(kind) or stripped
+            keys.update({stripped, stripped + kind, core, core + kind})
             break
     return keys
 

@@ -242,7 +242,7 @@ def find_duplicate_persons(reads: _Reads) -> list[Finding]:
                 pairs[(min(a, b), max(a, b))].append("name_birth")
 
     # 2. One document number under two types: decrypt the non-resident-ID records only.
-    wanted: dict[str, dict[str, int]] = defaultdict(dict)  # type → blind → person id of the other side
+    wanted: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))  # type → blind → person ids
     others = (
         Person.objects.exclude(id_type=DocumentType.RESIDENT_ID)
         .order_by("pk")
@@ -260,17 +260,16 @@ def find_duplicate_persons(reads: _Reads) -> list[Finding]:
                 canonical = parse_document(other_type, number)
             except IdNumberError:
                 continue
-            wanted[other_type][pii.blind_index(canonical, kind=other_type)] = pk
+            wanted[other_type][pii.blind_index(canonical, kind=other_type)].append(pk)
     for other_type, blinds in wanted.items():
         for batch in _chunks(list(blinds)):
             for pk, blind, name, id_type, masked in Person.objects.filter(
                 id_type=other_type, id_blind__in=batch
             ).values_list("pk", "id_blind", "name", "id_type", "id_masked"):
-                other = blinds[blind]
-                if other == pk:
-                    continue
                 info[pk] = (name, id_type, masked)
-                pairs[(min(pk, other), max(pk, other))].append("same_number")
+                for other in blinds[blind]:
+                    if other != pk:
+                        pairs[(min(pk, other), max(pk, other))].append("same_number")
     missing = {pid for pair in pairs for pid in pair} - set(info)
     for pk, name, id_type, masked in Person.objects.filter(pk__in=missing).values_list(
         "pk", "name", "id_type", "id_masked"

@@ -22,7 +22,7 @@ from civicgrid.accounts.models import User
 from civicgrid.accounts.permissions import in_scope
 from civicgrid.accounts.roles import Capability, has_capability
 from civicgrid.accounts.selectors import orgunit_get_visible, orgunit_list, scope_root
-from civicgrid.core.errors import DomainError
+from civicgrid.core.errors import DomainError, NotAuthenticated, PermissionDenied
 from civicgrid.core.idnumbers import DocumentType
 from civicgrid.orgunits.models import Level
 from civicgrid.registry import quality, spotchecks
@@ -147,7 +147,7 @@ def spotcheck_list(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     form: dict[str, str] = {"year": str(today.year), "month": str(today.month), "per_community": "5"}
     form_errors: dict[str, list[str]] = {}
-    if request.method == "POST" and can_draw:
+    if request.method == "POST":
         form = {k: request.POST.get(k, "").strip() for k in ("area", "per_community", "seed", "year", "month", "title")}
         try:
             area = orgunit_get_visible(actor=user, code=form["area"] or scope_root(user).code)
@@ -160,6 +160,8 @@ def spotcheck_list(request: HttpRequest) -> HttpResponse:
                 month=_int(form["month"]),
                 title=form["title"],
             )
+        except (NotAuthenticated, PermissionDenied) as exc:
+            return _error_page(request, exc)  # refused (and audited) by the service
         except DomainError as exc:
             form_errors = _errors(exc)
         else:

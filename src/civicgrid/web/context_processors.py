@@ -10,14 +10,14 @@ from django.utils.translation import gettext_lazy as _
 
 from civicgrid.accounts.roles import Capability, has_capability
 
-# (url name, label, capability needed or None for every signed-in user)
-NAVIGATION: list[tuple[str, Any, Capability | None]] = [
+# (url name, label, capability needed — or any of several — or None for every signed-in user)
+NAVIGATION: list[tuple[str, Any, Capability | tuple[Capability, ...] | None]] = [
     ("web:home", _("工作台"), None),
     ("events:workbench", _("网格事件"), Capability.VIEW_EVENTS),
     ("registry:search", _("实有人口房屋"), Capability.VIEW_REGISTER),
     ("registry_imports:list", _("批量导入"), Capability.IMPORT_REGISTER),
     ("quality:issues", _("数据质量"), Capability.WORK_QUALITY_QUEUES),
-    ("quality:spotchecks", _("抽查"), Capability.RECORD_SPOT_CHECKS),
+    ("quality:spotchecks", _("抽查"), (Capability.RECORD_SPOT_CHECKS, Capability.DRAW_SPOT_CHECKS)),
     ("geo:map", _("网格地图"), Capability.VIEW_MAP),
     ("geo:layers", _("图层版本"), Capability.VIEW_MAP),
     ("web:orgunits", _("组织架构"), Capability.VIEW_ORGUNITS),
@@ -35,6 +35,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     items = [
         {"url": reverse(name), "label": label, "active": name == current}
         for name, label, capability in NAVIGATION
-        if capability is None or has_capability(user, capability)
+        if capability is None
+        or any(has_capability(user, c) for c in (capability if isinstance(capability, tuple) else (capability,)))
     ]
     return {"nav_items": items}
