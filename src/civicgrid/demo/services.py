@@ -8,9 +8,9 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
 from decimal import Decimal
 from importlib import resources
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
