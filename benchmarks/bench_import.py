@@ -276,24 +276,51 @@ def generate_csv(path: Path, rows: int, *, seed: int = SEED, start: int = 0) -> 
 # --- steps run in child processes -------------------------------------------------------------------
 
 
+def _cpu_self() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cpu_server() -> float | None:
+    """CPU seconds of this connection's PostgreSQL backend (same machine), or None."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def step_import(path: str, mode: str) -> dict[str, object]:
     from civicgrid.registry import imports
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_self()
     job = imports.import_validate(actor=None, path=path, filename=Path(path).name)
-    dry = time.perf_counter() - started
+    dry, dry_cpu = time.perf_counter() - started, _cpu_self() - cpu
     shown = list(job.problems.values_list("row", "column", "problem")[:5])
     assert job.status == "validated" and not job.error_rows, (job.status, shown)
     rss_dry = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    started = time.perf_counter()
+    server = _cpu_server()
+    started, cpu = time.perf_counter(), _cpu_self()
     job = imports.import_commit(actor=None, job=job, mode=mode)
-    commit = time.perf_counter() - started
-    assert job.status == "committed", (job.status, list(job.problems.values_list("row", "column", "problem")[:5]))
+    commit, commit_cpu = time.perf_counter() - started, _cpu_self() - cpu
+    server_after = _cpu_server()
+    shown = list(job.problems.values_list("row", "column", "problem")[:5])
+    assert job.status == "committed", (job.status, shown)
     return {
         "rows": job.total_rows,
         "errors": job.error_rows,
         "dry_run_s": dry,
+        "dry_run_cpu_s": dry_cpu,
         "commit_s": commit,
+        "commit_cpu_s": commit_cpu,
+        "commit_server_cpu_s": None if server is None or server_after is None else server_after - server,
         "dry_run": job.summary.get("dry_run"),
         "commit": job.summary.get("commit"),
         "rss_after_dry_run_mb": rss_dry,
@@ -525,6 +552,11 @@ def main() -> int:
     print(f"peak RSS of the import process: {float(first['peak_rss_mb']):.0f} MiB ", end="")
     print(f"(after the dry run {float(first['rss_after_dry_run_mb']):.0f} MiB); ", end="")
     print(f"re-import {float(again['peak_rss_mb']):.0f} MiB")
+    print(f"CPU seconds of the import process: dry run {float(first['dry_run_cpu_s']):.1f}, ", end="")
+    print(f"commit {float(first['commit_cpu_s']):.1f}", end="")
+    if first.get("commit_server_cpu_s") is not None:
+        print(f"; PostgreSQL backend during the commit {float(first['commit_server_cpu_s']):.1f}", end="")
+    print(f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     print(f"first import: {first['commit']}")
     print(f"re-import: {again['commit']}")
     print(f"register after: {check}")

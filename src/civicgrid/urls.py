@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("civicgrid.registry.quality_urls")),
     path("", include("civicgrid.events.urls")),
     path("", include("civicgrid.events.public_urls")),
+    path("", include("civicgrid.events.admin_urls")),
     path("", include("civicgrid.web.urls")),
 ]
 

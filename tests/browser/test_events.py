@@ -185,7 +185,9 @@ def test_one_case_from_report_to_closing_by_four_users(
     _open_from_workbench(supervisor, "extension", number)
     decide = supervisor.locator("[data-testid=extension-decide-form]")
     assert "车主联系不上" in decide.inner_text()
+    assert "申请延期 1 个工作日" in decide.inner_text()
     decide.locator("textarea[name=note]").fill("同意延期一个工作日")
+    screenshot(supervisor, "events_10b_supervisor_extension_form")
     with supervisor.expect_navigation():
         decide.locator("[data-testid=do-extension-approve]").click()
     assert "已批准延期" in supervisor.locator(".messages").inner_text()
@@ -228,3 +230,53 @@ def _first_community() -> str:
     from civicgrid.demo.services import _first_community as first
 
     return first(SHIQIAO_CODE)
+
+
+def test_phone_intake_and_a_report_with_mistakes(
+    demo_with_grids: dict[str, Any], new_page: Any, login: Any, screenshot: Any
+) -> None:
+    """The event centre records a phone call without a point (the community instead); a grid worker's
+    report with mistakes keeps what was typed and says what is wrong, on a phone."""
+    from civicgrid.events.models import Case
+    from civicgrid.events.services import catalogue_seed
+
+    catalogue_seed()
+    dispatcher = new_page(DESKTOP)
+    login(dispatcher, "shiqiao_dispatcher")
+    dispatcher.goto("/events/")
+    with dispatcher.expect_navigation():
+        dispatcher.get_by_role("link", name="电话受理").click()
+    form = dispatcher.locator("[data-testid=report-form]")
+    form.locator("#category").select_option("0501")  # 邻里纠纷: the major list follows the minor one
+    assert form.locator("#major").input_value() == "05"
+    form.locator("input[name=title]").fill("楼上住户深夜噪音")
+    form.locator("textarea[name=description]").fill("来电反映德兴社区某楼栋楼上住户连续多晚深夜噪音，影响休息。")
+    form.locator("input[name=reporter_name]").fill("陈先生")
+    form.locator("input[name=reporter_phone]").fill("13800138000")
+    form.locator("select[name=community]").select_option(_first_community())
+    _no_horizontal_overflow(dispatcher, DESKTOP["width"])
+    screenshot(dispatcher, "events_phone_intake_form")
+    with dispatcher.expect_navigation():
+        form.get_by_role("button", name="受理", exact=True).click()
+    assert "已受理，事件编号" in dispatcher.locator(".messages").inner_text()
+    facts = dispatcher.locator("[data-testid=case-facts]").inner_text()
+    assert "电话受理" in facts and "138****8000" in facts and "13800138000" not in facts
+    assert dispatcher.locator("[data-testid=do-file]").is_visible()  # the centre files it next
+    screenshot(dispatcher, "events_phone_intake_case")
+    case = Case.objects.get()
+    assert case.channel == "phone" and case.grid is None and case.community.code == _first_community()
+
+    worker = new_page(PHONE)
+    login(worker, "wgy_shiqiao")
+    worker.goto("/events/new/")
+    form = worker.locator("[data-testid=report-form]")
+    form.locator("input[name=title]").fill("井盖破损")
+    with worker.expect_navigation():
+        form.get_by_role("button", name="上报", exact=True).click()
+    form = worker.locator("[data-testid=report-form]")
+    errors = form.inner_text()
+    assert "请选择事件小类" in errors and "请在地图上点选位置" in errors and "请描述事件情况" in errors
+    assert form.locator("input[name=title]").input_value() == "井盖破损"
+    _no_horizontal_overflow(worker, PHONE["width"])
+    screenshot(worker, "events_report_errors_phone")
+    assert Case.objects.count() == 1

@@ -7,16 +7,20 @@ nothing). Deadlines in a year whose holidays are not loaded are shown as 暂定.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from typing import Any
 
 import pytest
 import time_machine
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from PIL import Image
 
-from civicgrid.events import selectors, services
-from civicgrid.events.models import Case, CaseFlag, CaseHistory
+from civicgrid.core.errors import ValidationFailed
+from civicgrid.events import feedback, selectors, services
+from civicgrid.events.models import Attachment, Case, CaseFlag, CaseHistory
 from civicgrid.events.workflow import Action, State
 from civicgrid.geo.crs import transform_point
 from tests.conftest import PASSWORD, SHIQIAO, SHIQIAO_COMMUNITY
@@ -366,6 +370,204 @@ def test_scope_of_reads(loop, make_user):
         other = client_for(make_user(role, unit))
         assert other.get(case_url(case)).status_code == 403
         assert other.get(reverse("events:workbench")).status_code == 403
+        assert other.get(reverse("events:map")).status_code == 403
+
+
+# --- photos, duplicates, evaluation --------------------------------------------------------------------
+
+PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def stored_files(media: Any) -> list[str]:
+    return sorted(str(p.relative_to(media)) for p in media.rglob("*") if p.is_file()) if media.exists() else []
+
+
+def photo(name: str = "现场.jpg") -> SimpleUploadedFile:
+    out = io.BytesIO()
+    Image.new("RGB", (640, 480), (200, 30, 30)).save(out, "JPEG")
+    return SimpleUploadedFile(name, out.getvalue(), content_type="image/jpeg")
+
+
+def test_report_with_photos_stores_them_and_shows_thumbnails(loop, media):
+    client = client_for(loop.collector)
+    page = html(client.get(reverse("events:new")))
+    assert 'enctype="multipart/form-data"' in page and 'name="photos" multiple' in page
+    assert 'accept="image/jpeg,image/png,image/webp,application/pdf"' in page
+    response = client.post(reverse("events:new"), {**report_form(loop), "photos": [photo("a.jpg"), photo("b.jpg")]})
+    case = Case.objects.get()
+    assert response.status_code == 302, html(response)
+    stored = list(Attachment.objects.filter(case=case).order_by("id"))
+    assert [(a.name, a.stage, a.kind) for a in stored] == [("a.jpg", "report", "photo"), ("b.jpg", "report", "photo")]
+    assert all(a.uploaded_by == loop.collector and a.thumbnail_name for a in stored)
+
+    body = html(client.get(case_url(case)))
+    assert body.count('data-testid="thumbnail"') == 2 and 'data-stage="report"' in body
+    thumb = reverse("events_public:attachment-variant", kwargs={"attachment_id": stored[0].pk, "variant": "thumb"})
+    original = reverse("events_public:attachment", kwargs={"attachment_id": stored[0].pk})
+    assert f'src="{thumb}"' in body and f'href="{original}"' in body
+    served = client.get(thumb)
+    assert served.status_code == 200 and served["Content-Type"] == "image/jpeg"
+    # The department sees the photos once the case is dispatched to it; another community's worker never.
+    assert client_for(loop.stranger).get(thumb).status_code == 404
+
+
+def test_a_refused_file_leaves_no_case_behind_and_keeps_the_input(loop, media):
+    client = client_for(loop.collector)
+    fake = SimpleUploadedFile("x.jpg", PDF, content_type="image/jpeg")
+    response = client.post(reverse("events:new"), {**report_form(loop), "photos": [photo("ok.jpg"), fake]})
+    assert response.status_code == 400
+    body = html(response)
+    assert "x.jpg" in body and 'data-testid="photos-error"' in body
+    assert "德兴路与环城路交界处垃圾两天未清运" in body and "路口垃圾堆积" in body and "德兴路 12 号旁" in body
+    assert not Case.objects.exists() and not Attachment.objects.exists()
+    assert stored_files(media) == []
+
+
+def test_a_file_refused_while_storing_rolls_the_case_back(loop, media, monkeypatch):
+    """Should the store refuse after the report was written (the checks passed), nothing is kept."""
+    from civicgrid.events import attachments
+
+    real = attachments.attachment_add
+    calls = []
+
+    def second_refused(**kwargs: Any) -> Any:
+        calls.append(kwargs["upload"].name)
+        if len(calls) == 2:
+            raise ValidationFailed(fields={"file": ["文件“b.jpg”无法保存"]})
+        return real(**kwargs)
+
+    monkeypatch.setattr(attachments, "attachment_add", second_refused)
+    client = client_for(loop.dispatcher)
+    form = report_form(loop, community=SHIQIAO_COMMUNITY, reporter_name="陈先生")
+    response = client.post(reverse("events:phone"), {**form, "photos": [photo("a.jpg"), photo("b.jpg")]})
+    assert response.status_code == 400
+    assert "b.jpg" in html(response) and "陈先生" in html(response)
+    assert not Case.objects.exists() and not Attachment.objects.exists()
+    assert stored_files(media) == []  # the first photo's files went with the rollback
+
+
+def test_self_handling_with_a_photo_closes_the_case(loop, media):
+    case = report(loop, code="0201", title="消防通道堵塞")  # a category grid workers may handle themselves
+    client = client_for(loop.collector)
+    page = html(client.get(case_url(case)))
+    assert 'data-testid="do-self_handle"' in page and 'name="photos"' in page
+    assert 'data-testid="do-self_handle"' not in html(client_for(loop.peer).get(case_url(case)))  # the reporter only
+    assert 'data-testid="do-self_handle"' not in html(
+        client.get(case_url(report(loop, code="0603")))
+    )  # 占道经营: not self-fixable
+
+    response = post_action(client, case, "self_handle", reason="已现场劝离")
+    assert response.status_code == 400 and "自行处置需上传处置后照片" in html(response)
+    assert Case.objects.get(pk=case.pk).state == State.REPORTED
+
+    response = post_action(client, case, "self_handle", reason="已现场劝离", photos=photo("after.jpg"))
+    assert response.status_code == 302, html(response)
+    assert Case.objects.get(pk=case.pk).state == State.SELF_HANDLED
+    assert Attachment.objects.get(case=case).stage == "self_handle"
+    body = html(client.get(case_url(case)))
+    assert 'data-stage="self_handle"' in body and 'data-testid="thumbnail"' in body
+
+
+def test_handling_feedback_with_photos_and_a_refused_photo_changes_nothing(loop, media):
+    case = services.case_transition(actor=loop.dispatcher, case=report(loop), action=Action.FILE)
+    case = services.case_transition(
+        actor=loop.dispatcher, case=case, action=Action.DISPATCH, department=loop.department
+    )
+    case = services.case_transition(actor=loop.handler, case=case, action=Action.ACCEPT)
+    client = client_for(loop.handler)
+    assert 'name="photos"' in html(client.get(case_url(case)))
+    before = state_of(case)
+    bad = SimpleUploadedFile("x.jpg", PDF, content_type="image/jpeg")
+    response = post_action(client, case, "handle", reason="已清运", photos=[photo("a.jpg"), bad])
+    assert response.status_code == 400 and "x.jpg" in html(response) and "已清运" in html(response)
+    assert state_of(case) == before and not Attachment.objects.exists() and stored_files(media) == []
+
+    assert post_action(client, case, "handle", reason="已清运", photos=photo("done.jpg")).status_code == 302
+    assert Case.objects.get(pk=case.pk).state == State.HANDLED
+    assert Attachment.objects.get(case=case).stage == "handle"
+
+
+def test_merge_into_a_duplicate_from_the_case_page(loop):
+    main = report(loop, title="路口垃圾")
+    duplicate = report(loop, title="路口垃圾又反映")
+    other = report(loop, code="0803", title="乱停车")  # another category: not a candidate
+    client = client_for(loop.dispatcher)
+    page = html(client.get(case_url(duplicate)))
+    assert re.findall(r'data-testid="duplicate" data-number="([^"]+)"', page) == [main.number]
+    assert other.number not in page and "合并到此事件" in page
+    assert "合并到此事件" not in html(client_for(loop.collector).get(case_url(duplicate)))  # dispatchers only
+
+    before = state_of(duplicate)
+    response = client.post(
+        case_url(duplicate), {"form": "merge", "main": main.number, "reason": " ", "version": str(before[1])}
+    )
+    assert response.status_code == 400 and "请填写说明或原因" in html(response)
+    assert state_of(duplicate) == before
+
+    response = client.post(
+        case_url(duplicate), {"form": "merge", "main": main.number, "reason": "同一处垃圾", "version": str(before[1])}
+    )
+    assert response.status_code == 302, html(response)
+    merged = Case.objects.get(pk=duplicate.pk)
+    assert merged.state == State.MERGED and merged.duplicate_of_id == main.pk
+    body = html(client.get(case_url(duplicate)))
+    assert 'data-testid="merged-into"' in body and f'href="{case_url(main)}"' in body and "已合并到" in body
+    body = html(client.get(case_url(main)))
+    assert 'data-testid="merged-duplicates"' in body and f'href="{case_url(duplicate)}"' in body
+
+
+def closed_with_reopen_request(loop) -> Case:
+    case = services.case_transition(actor=loop.dispatcher, case=report(loop), action=Action.FILE)
+    case = services.case_transition(
+        actor=loop.dispatcher, case=case, action=Action.DISPATCH, department=loop.department
+    )
+    case = services.case_transition(actor=loop.handler, case=case, action=Action.ACCEPT)
+    case = services.case_transition(actor=loop.handler, case=case, action=Action.HANDLE, reason="已清运")
+    case = services.case_transition(actor=loop.collector, case=case, action=Action.VERIFY)
+    feedback.evaluation_submit(case=case, rating=1, comment="垃圾还在", by_user=loop.collector, reopen_requested=True)
+    return Case.objects.get(pk=case.pk)
+
+
+def test_reopen_approved_from_the_case_page(loop):
+    case = closed_with_reopen_request(loop)
+    page = html(client_for(loop.dispatcher).get(case_url(case)))
+    assert "★☆☆☆☆" in page and "垃圾还在" in page and "待督办人员审批" in page
+    assert 'data-testid="reopen-decide-form"' not in page  # supervisors decide
+    client = client_for(loop.supervisor)
+    assert 'data-testid="reopen-decide-form"' in html(client.get(case_url(case)))
+
+    version = str(Case.objects.get(pk=case.pk).version)
+    response = client.post(case_url(case), {"form": "reopen_decide", "decision": "approve", "version": version})
+    assert response.status_code == 400 and "请填写审批意见" in html(response)
+    assert Case.objects.get(pk=case.pk).state == State.CLOSED
+
+    response = client.post(
+        case_url(case), {"form": "reopen_decide", "decision": "approve", "reason": "属实", "version": version}
+    )
+    assert response.status_code == 302, html(response)
+    assert Case.objects.get(pk=case.pk).state == State.DISPATCHED
+    body = html(client.get(case_url(case)))
+    assert "已同意，重新办理" in body and 'data-testid="reopen-decide-form"' not in body
+
+
+def test_reopen_denied_from_the_case_page(loop):
+    case = closed_with_reopen_request(loop)
+    client = client_for(loop.supervisor)
+    version = str(Case.objects.get(pk=case.pk).version)
+    response = client.post(
+        case_url(case), {"form": "reopen_decide", "decision": "deny", "reason": "现场已核实清理", "version": version}
+    )
+    assert response.status_code == 302, html(response)
+    assert Case.objects.get(pk=case.pk).state == State.CLOSED
+    assert CaseFlag.objects.filter(case=case, kind=CaseFlag.Kind.REOPEN_DENIED, note="现场已核实清理").exists()
+    body = html(client.get(case_url(case)))
+    assert "已驳回" in body and 'data-testid="reopen-decide-form"' not in body
 
 
 def test_pages_make_a_bounded_number_of_queries(loop, django_assert_max_num_queries):
@@ -378,3 +580,23 @@ def test_pages_make_a_bounded_number_of_queries(loop, django_assert_max_num_quer
         assert len(numbers(client.get(reverse("events:workbench") + "?tab=all"))) == 30
     with django_assert_max_num_queries(16):
         assert client.get(case_url(case)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("hours", "text"),
+    [
+        (0.05, "3 分钟"),
+        (0.999, "60 分钟"),
+        (1, "1 工作小时"),
+        (3.5, "3.5 工作小时"),
+        (6.99, "1 个工作日"),
+        (7, "1 个工作日"),
+        (10.5, "1.5 个工作日"),
+        (21, "3 个工作日"),
+    ],
+)
+def test_working_time_reads_naturally(hours, text):
+    from civicgrid.core.workcalendar import WorkCalendar
+    from civicgrid.events.views import hours_text
+
+    assert hours_text(hours, WorkCalendar(lambda year: None)) == text

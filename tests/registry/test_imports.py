@@ -150,7 +150,7 @@ def test_the_check_digit_and_the_month_are_reported_on_their_row(clerk):
     assert found[1][:2] == (4, "身份证号码") and "13 月" in found[1][2]
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(alphabet="0123456789X", min_size=18, max_size=18))
 def test_vectorised_check_agrees_with_parse_resident_id(number):
     today = dt.date(2026, 11, 25)
@@ -183,7 +183,7 @@ _people = st.builds(
 )
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(_people)
 def test_the_fast_path_agrees_with_clean_person_wherever_it_answers(data):
     fast = imports.fast_clean_person(data, today=dt.date.today())  # noqa: DTZ011 - clean_person uses today too

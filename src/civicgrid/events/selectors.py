@@ -280,10 +280,11 @@ def _keyset(queryset: QuerySet[Case], order: str, after: str | None) -> QuerySet
         value, pk = _decode(after, order)
         if value is None:
             queryset = queryset.filter(pk__lt=pk)
+        # (column, id) after (value, pk); the leading range on the column alone lets an index start there.
         elif ascending:
-            queryset = queryset.filter(Q(**{f"{column}__gt": value}) | Q(**{column: value, "pk__gt": pk}))
+            queryset = queryset.filter(**{f"{column}__gte": value}).filter(Q(**{f"{column}__gt": value}) | Q(pk__gt=pk))
         else:
-            queryset = queryset.filter(Q(**{f"{column}__lt": value}) | Q(**{column: value, "pk__lt": pk}))
+            queryset = queryset.filter(**{f"{column}__lte": value}).filter(Q(**{f"{column}__lt": value}) | Q(pk__lt=pk))
     if order == "id":
         return queryset.order_by("-pk")
     return queryset.order_by(column, "pk") if ascending else queryset.order_by(f"-{column}", "-pk")
@@ -315,14 +316,13 @@ def workbench_page(
     filters = filters or CaseFilters()
     size = max(1, min(size or PAGE_SIZE, 200))
     queryset = _apply_filters(Case.objects.filter(chosen.rows(actor, now)), actor=actor, filters=filters, now=now)
-    page = (
-        _keyset(queryset, chosen.order, after)
-        .select_related(*ROW_RELATED)
-        .defer("description", "reporter_phone_enc", "token")
-    )
-    rows = list(page[: size + 1])
-    more = len(rows) > size
-    rows = rows[:size]
+    # Two narrow steps: the page's ids (one index walk, no joins to mislead the planner), then those rows
+    # with what the list shows.
+    ids = list(_keyset(queryset, chosen.order, after).values_list("pk", flat=True)[: size + 1])
+    more = len(ids) > size
+    ids = ids[:size]
+    found = Case.objects.select_related(*ROW_RELATED).defer("description", "reporter_phone_enc", "token").in_bulk(ids)
+    rows = [found[pk] for pk in ids if pk in found]
     return CasePage(
         tab=chosen,
         rows=rows,

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 
 from civicgrid.accounts.roles import Role
@@ -497,78 +497,74 @@ def extension_decide(*, actor: Any, case: Case, approve: bool, note: str = "") -
 def events_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     """The periodic job: overdue open cases get a supervision flag; those three times over their step's
     limit escalate one level (once per step: `escalate_at` is cleared when it fires and set again only
-    when the next step starts). Idempotent. A few indexed queries and bulk writes, whatever the size."""
+    when the next step starts). Idempotent: each flag's key names the case's step. Set-based: two
+    INSERT … SELECT and two UPDATE statements, whatever the number of cases."""
+    from django.db import connection
+
     now = now or timezone.now()
+    case_table, flag_table = Case._meta.db_table, CaseFlag._meta.db_table
+    open_states = sorted(OPEN_STATES)
+    placeholders = ", ".join(["%s"] * len(open_states))
+    if connection.vendor == "postgresql":
+        epoch = "COALESCE(FLOOR(EXTRACT(EPOCH FROM step_started_at))::bigint, 0)::text"
+        insert = "INSERT INTO"
+        conflict = "ON CONFLICT DO NOTHING"
+    else:
+        epoch = "CAST(COALESCE(CAST(strftime('%%s', step_started_at) AS INTEGER), 0) AS TEXT)"
+        insert = "INSERT OR IGNORE INTO"
+        conflict = ""
+    columns = "(case_id, kind, at, actor_id, automatic, level, hours, note, key)"
     counts = {"checked": 0, "supervised": 0, "escalated": 0}
-    overdue = list(
-        Case.objects.filter(state__in=OPEN_STATES, due_at__lt=now, supervised=False).values_list(
-            "pk", "state", "step_started_at"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"{insert} {flag_table} {columns} "  # noqa: S608
+            f"SELECT id, %s, %s, NULL, %s, 0, NULL, %s, %s || state || ':' || {epoch} FROM {case_table} "
+            f"WHERE state IN ({placeholders}) AND due_at < %s AND supervised = %s {conflict}",
+            [CaseFlag.Kind.SUPERVISE, now, True, "超过时限，系统自动督办", "supervise:", *open_states, now, False],
         )
-    )
-    late = list(
-        Case.objects.filter(state__in=OPEN_STATES, escalate_at__lt=now).values_list(
-            "pk", "state", "step_started_at", "escalation_level"
+        counts["supervised"] = Case.objects.filter(state__in=OPEN_STATES, due_at__lt=now, supervised=False).update(
+            supervised=True
         )
-    )
-    counts["checked"] = len(overdue) + len(late)
-
-    def step_key(state: str, started: dt.datetime | None) -> str:
-        return f"{state}:{int(started.timestamp()) if started else 0}"
-
-    with transaction.atomic():
-        CaseFlag.objects.bulk_create(
-            [
-                CaseFlag(
-                    case_id=pk,
-                    kind=CaseFlag.Kind.SUPERVISE,
-                    at=now,
-                    automatic=True,
-                    key=f"supervise:{step_key(state, started)}",
-                    note="超过时限，系统自动督办",
-                )
-                for pk, state, started in overdue
-            ],
-            ignore_conflicts=True,
-            batch_size=5000,
+        cursor.execute(
+            f"{insert} {flag_table} {columns} "  # noqa: S608
+            f"SELECT id, %s, %s, NULL, %s, escalation_level + 1, NULL, %s, %s || state || ':' || {epoch} "
+            f"FROM {case_table} WHERE state IN ({placeholders}) AND escalate_at < %s {conflict}",
+            [CaseFlag.Kind.ESCALATE, now, True, "超过时限三倍，升级至上一级督办", "escalate:", *open_states, now],
         )
-        ids = [pk for pk, _, _ in overdue]
-        for chunk in range(0, len(ids), 5000):
-            counts["supervised"] += Case.objects.filter(pk__in=ids[chunk : chunk + 5000], supervised=False).update(
-                supervised=True
-            )
-        CaseFlag.objects.bulk_create(
-            [
-                CaseFlag(
-                    case_id=pk,
-                    kind=CaseFlag.Kind.ESCALATE,
-                    at=now,
-                    automatic=True,
-                    level=level + 1,
-                    key=f"escalate:{step_key(state, started)}",
-                    note="超过时限三倍，升级至上一级督办",
-                )
-                for pk, state, started, level in late
-            ],
-            ignore_conflicts=True,
-            batch_size=5000,
+        counts["escalated"] = Case.objects.filter(state__in=OPEN_STATES, escalate_at__lt=now).update(
+            escalation_level=F("escalation_level") + 1, escalate_at=None
         )
-        if late:
-            _execute_many(
-                f"UPDATE {Case._meta.db_table} SET escalation_level = escalation_level + 1, escalate_at = NULL "  # noqa: S608
-                "WHERE id = %s AND escalate_at IS NOT NULL",
-                [(pk,) for pk, _, _, _ in late],
-            )
-            counts["escalated"] = len(late)
+    counts["checked"] = counts["supervised"] + counts["escalated"]
     return counts
 
 
-def _execute_many(sql: str, rows: list[tuple[Any, ...]]) -> None:
-    """One parameterised statement per row, sent as a batch (Django's bulk_update compiles a CASE per
-    batch whose cost grows quadratically)."""
+_DEADLINE_COLUMNS = ("due_at", "due_provisional", "handle_due_at", "step_started_at", "step_limit_hours", "escalate_at")
+
+
+def _bulk_set_deadlines(cases: list[Any]) -> None:
+    """Write the deadline columns of many cases at once. PostgreSQL: one UPDATE … FROM unnest(arrays);
+    SQLite (in-process): executemany. (Django's bulk_update compiles a CASE per batch whose cost grows
+    quadratically with the batch.)"""
     from django.db import connection
 
+    table = Case._meta.db_table
+    rows = [(*(getattr(c, col) for col in _DEADLINE_COLUMNS), c.pk) for c in cases]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        if connection.vendor == "postgresql":
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            cursor.execute(
+                f"UPDATE {table} AS c SET due_at = v.due_at, due_provisional = v.due_provisional, "  # noqa: S608
+                "handle_due_at = v.handle_due_at, step_started_at = v.step_started_at, "
+                "step_limit_hours = v.step_limit_hours, escalate_at = v.escalate_at "
+                "FROM unnest(%s::timestamptz[], %s::boolean[], %s::timestamptz[], %s::timestamptz[], "
+                "%s::float8[], %s::timestamptz[], %s::bigint[]) "
+                "AS v(due_at, due_provisional, handle_due_at, step_started_at, step_limit_hours, escalate_at, id) "
+                "WHERE c.id = v.id",
+                columns,
+            )
+        else:
+            assignments = ", ".join(f"{col} = %s" for col in _DEADLINE_COLUMNS)
+            cursor.executemany(f"UPDATE {table} SET {assignments} WHERE id = %s", rows)  # noqa: S608
 
 
 def catalogue_seed() -> int:
@@ -598,44 +594,55 @@ def catalogue_seed() -> int:
     return created_count
 
 
-def deadlines_recompute(*, only_provisional: bool = False, batch_size: int = 5000) -> int:
+_RECOMPUTE_FIELDS = (
+    "pk",
+    "state",
+    "limit_id",
+    "reported_at",
+    "filed_at",
+    "updated_at",
+    "dispatched_at",
+    "accepted_at",
+    "handled_at",
+    "extension_hours",
+    "step_started_at",
+    "escalate_at",
+    "escalation_level",
+    "due_at",
+    "due_provisional",
+    "handle_due_at",
+)
+
+
+def deadlines_recompute(*, only_provisional: bool = False, batch_size: int = 10_000) -> int:
     """Recompute the current step's deadline of open cases (after a calendar year is loaded, provisional
-    deadlines become final and may move). Returns the number of cases whose deadline changed."""
-    calendar = current_calendar()
+    deadlines become final and may move). Reads plain rows (no model instances) and writes in bulk.
+    Returns the number of cases whose deadline changed."""
+    from types import SimpleNamespace
+
+    calendar = current_calendar(refresh=True)
+    limits = {limit.pk: limit for limit in TimeLimit.objects.all()}
     changed_total = 0
     last = 0
     queryset = Case.objects.filter(state__in=OPEN_STATES)
     if only_provisional:
         queryset = queryset.filter(due_provisional=True)
     while True:
-        cases = list(queryset.filter(pk__gt=last).select_related("limit").order_by("pk")[:batch_size])
-        if not cases:
+        rows = list(queryset.filter(pk__gt=last).order_by("pk").values_list(*_RECOMPUTE_FIELDS)[:batch_size])
+        if not rows:
             return changed_total
-        last = cases[-1].pk
-        changed = []
-        for case in cases:
+        last = rows[-1][0]
+        changed: list[Any] = []
+        for row in rows:
+            case = SimpleNamespace(**dict(zip(_RECOMPUTE_FIELDS, row, strict=True)))
+            case.limit = limits.get(case.limit_id)
             before = (case.due_at, case.due_provisional, case.handle_due_at, case.escalate_at)
-            _set_due(case, calendar)
+            _set_due(case, calendar)  # type: ignore[arg-type]
             if (case.due_at, case.due_provisional, case.handle_due_at, case.escalate_at) != before:
                 changed.append(case)
         if changed:
             with transaction.atomic():
-                _execute_many(
-                    f"UPDATE {Case._meta.db_table} SET due_at = %s, due_provisional = %s, handle_due_at = %s, "  # noqa: S608
-                    "step_started_at = %s, step_limit_hours = %s, escalate_at = %s WHERE id = %s",
-                    [
-                        (
-                            c.due_at,
-                            c.due_provisional,
-                            c.handle_due_at,
-                            c.step_started_at,
-                            c.step_limit_hours,
-                            c.escalate_at,
-                            c.pk,
-                        )
-                        for c in changed
-                    ],
-                )
+                _bulk_set_deadlines(changed)
             changed_total += len(changed)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
@@ -17,6 +18,9 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.files.storage import storages
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -31,9 +35,9 @@ from civicgrid.accounts.roles import Role
 from civicgrid.audit.services import audit_refusal
 from civicgrid.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from civicgrid.core.workcalendar import WorkCalendar, current_calendar
-from civicgrid.events import selectors, services
+from civicgrid.events import attachments, feedback, selectors, services
 from civicgrid.events.deadlines import handle_limit_hours
-from civicgrid.events.models import Case, Channel
+from civicgrid.events.models import Attachment, Case, Channel, Evaluation
 from civicgrid.events.workflow import OPEN_STATES, TRANSITIONS, Action, State
 from civicgrid.orgunits.models import Level
 
@@ -43,6 +47,12 @@ CRS_CHOICES = [
 ]
 REPORT_FIELDS = ("major", "category", "title", "description", "address", "lon", "lat", "crs")
 PHONE_FIELDS = (*REPORT_FIELDS, "reporter_name", "reporter_phone", "community")
+# The file input of the report form and of handling: photos (and PDF documents), several at once.
+PHOTO_FIELD = "photos"
+PHOTO_ACCEPT = "image/jpeg,image/png,image/webp,application/pdf"
+MAX_FILES = 9
+# Moves whose form carries the photo field (self-handling needs at least one photo).
+PHOTO_ACTIONS = frozenset({Action.HANDLE, Action.SELF_HANDLE})
 
 # What the note of each move is called on the case page ("" = an optional remark).
 REASON_LABELS: dict[str, Any] = {
@@ -220,8 +230,40 @@ class FormState:
     def fail(self, exc: DomainError, known: tuple[str, ...]) -> None:
         self.general.insert(0, str(exc.message))
         for name, problems in exc.fields.items():
+            if name in ("file", "attachments"):  # the refusal of an upload belongs next to the photo field
+                name = PHOTO_FIELD
             target = self.errors.setdefault(name, []) if name in known else self.general
             target.extend(str(p) for p in problems)
+
+
+def _uploads(request: HttpRequest, form: FormState) -> list[UploadedFile]:
+    """The files posted in the photo field, each checked before anything is written (the same checks
+    `attachments.attachment_add` repeats when storing); problems go next to the field."""
+    files = [f for f in request.FILES.getlist(PHOTO_FIELD) if f.name]
+    if len(files) > MAX_FILES:
+        form.errors.setdefault(PHOTO_FIELD, []).append(_("一次最多上传 %(n)s 个文件") % {"n": MAX_FILES})
+        return files
+    for upload in files:
+        try:
+            attachments.attachment_check(upload)
+        except ValidationFailed as exc:
+            form.errors.setdefault(PHOTO_FIELD, []).extend(str(m) for m in exc.fields.get("file", [str(exc.message)]))
+    return files
+
+
+def _discard_files(added: list[Attachment]) -> None:
+    """Remove the stored files of attachments whose rows were rolled back (their database rows went with
+    the transaction; the storage is not transactional)."""
+    store = storages["default"]
+    for attachment in added:
+        for name in (attachment.storage_name, attachment.public_name, attachment.thumbnail_name):
+            if name:
+                store.delete(name)
+
+
+def _add_files(user: User, case: Case, files: list[UploadedFile], stage: str, added: list[Attachment]) -> None:
+    for upload in files:
+        added.append(attachments.attachment_add(actor=user, case=case, upload=upload, stage=stage))
 
 
 def _point(values: dict[str, str], form: FormState, *, required: bool) -> tuple[float | None, float | None, str]:
@@ -270,6 +312,11 @@ def _intake(request: HttpRequest, *, channel: str) -> HttpResponse:
     if request.method == "POST":
         form.values = {name: request.POST.get(name, "").strip() for name in names}
         lon, lat, crs = _point(form.values, form, required=not phone)
+        files = _uploads(request, form)
+        if not form.values["title"]:
+            form.errors.setdefault("title", []).append(_("请填写标题"))
+        if not form.values["description"]:
+            form.errors.setdefault("description", []).append(_("请描述事件情况"))
         category = None
         if not form.values["category"]:
             form.errors.setdefault("category", []).append(_("请选择事件小类"))
@@ -287,25 +334,29 @@ def _intake(request: HttpRequest, *, channel: str) -> HttpResponse:
         if form.errors or category is None:
             form.general.insert(0, str(ValidationFailed.default_message))
         else:
+            added: list[Attachment] = []
             try:
-                case = services.case_report(
-                    actor=user,
-                    report=services.Report(
-                        title=form.values["title"],
-                        description=form.values["description"],
-                        category=category,
-                        channel=channel,
-                        lon=lon,
-                        lat=lat,
-                        crs=crs,
-                        address=form.values["address"],
-                        reporter_name=form.values.get("reporter_name", ""),
-                        reporter_phone=form.values.get("reporter_phone", ""),
-                    ),
-                    community=community,
-                )
+                with transaction.atomic():  # a refused photo leaves no half-created case behind
+                    case = services.case_report(
+                        actor=user,
+                        report=services.Report(
+                            title=form.values["title"],
+                            description=form.values["description"],
+                            category=category,
+                            channel=channel,
+                            lon=lon,
+                            lat=lat,
+                            crs=crs,
+                            address=form.values["address"],
+                            reporter_name=form.values.get("reporter_name", ""),
+                            reporter_phone=form.values.get("reporter_phone", ""),
+                        ),
+                        community=community,
+                    )
+                    _add_files(user, case, files, Action.REPORT, added)
             except DomainError as exc:
-                form.fail(exc, names)
+                _discard_files(added)
+                form.fail(exc, (*names, PHOTO_FIELD))
                 status = exc.status
             else:
                 messages.success(
@@ -333,6 +384,9 @@ def _intake(request: HttpRequest, *, channel: str) -> HttpResponse:
             "grids_url": reverse("api:grid-list") + "?" + urlencode({**grids_params, "simplify_m": "2"}),
             "locate_url": reverse("api:events-locate"),
             "tile_url": settings.MAP_TILE_URL,
+            "photo_accept": PHOTO_ACCEPT,
+            "max_files": MAX_FILES,
+            "max_mb": attachments.max_bytes() // 1048576,
         },
         status=status,
     )
@@ -392,14 +446,28 @@ def _act(request: HttpRequest, user: User, case: Case) -> str:
         if action not in TRANSITIONS:
             raise ValidationFailed(fields={"action": [_("未知操作")]})
         department = _department(case, post.get("department", "").strip()) if action == Action.DISPATCH else None
-        done = services.case_transition(
-            actor=user,
-            case=case,
-            action=action,
-            reason=post.get("reason", ""),
-            department=department,
-            expected_version=version,
-        )
+        files = [f for f in request.FILES.getlist(PHOTO_FIELD) if f.name] if action in PHOTO_ACTIONS else []
+        if len(files) > MAX_FILES:
+            raise ValidationFailed(fields={PHOTO_FIELD: [_("一次最多上传 %(n)s 个文件") % {"n": MAX_FILES}]})
+        if files:
+            # Refusals are decided (and journalled) before the transaction, so that they are committed.
+            services.refuse_if_not_allowed(TRANSITIONS[action], user, case)
+        added: list[Attachment] = []
+        try:
+            with transaction.atomic() if files else nullcontext():  # the photos and the move stand or fall together
+                _add_files(user, case, files, action, added)
+                done = services.case_transition(
+                    actor=user,
+                    case=case,
+                    action=action,
+                    reason=post.get("reason", ""),
+                    department=department,
+                    expected_version=version,
+                    attachments=len(added),
+                )
+        except BaseException:
+            _discard_files(added)
+            raise
         label = Action(action).label
         if action == Action.DISPATCH and done.department is not None:
             return _("已派遣至 %(department)s") % {"department": done.department.name}
@@ -414,6 +482,23 @@ def _act(request: HttpRequest, user: User, case: Case) -> str:
             raise ValidationFailed(fields={"decision": [_("请选择批准或驳回")]})
         services.extension_decide(actor=user, case=case, approve=decision == "approve", note=post.get("note", ""))
         return _("已批准延期") if decision == "approve" else _("已驳回延期申请")
+    if which == "merge":
+        number = post.get("main", "").strip()
+        if not number:
+            raise ValidationFailed(fields={"main": [_("请选择或填写主事件编号")]})
+        try:
+            main = selectors.case_get(actor=user, number=number)
+        except NotFound:
+            missing = _("找不到事件 %(number)s，或不在您的辖区内") % {"number": number}
+            raise ValidationFailed(fields={"main": [missing]}) from None
+        merged = feedback.case_merge(actor=user, duplicate=case, main=main, reason=post.get("reason", ""))
+        return _("已合并到事件 %(number)s") % {"number": merged.duplicate_of.number if merged.duplicate_of else number}
+    if which == "reopen_decide":
+        decision = post.get("decision", "")
+        if decision not in ("approve", "deny"):
+            raise ValidationFailed(fields={"decision": [_("请选择同意或驳回")]})
+        feedback.reopen_decide(actor=user, case=case, approve=decision == "approve", reason=post.get("reason", ""))
+        return _("已同意重新办理，事件退回处置部门") if decision == "approve" else _("已驳回重新办理申请")
     raise ValidationFailed(fields={"form": [_("未知操作")]})
 
 
@@ -425,13 +510,15 @@ def case_page(request: HttpRequest, number: str) -> HttpResponse:
     failed = ""
     status = 200
     if request.method == "POST":
-        form.values = {k: request.POST.get(k, "").strip() for k in ("action", "reason", "department", "amount", "unit")}
+        names = ("action", "reason", "department", "amount", "unit", "main")
+        form.values = {k: request.POST.get(k, "").strip() for k in names}
         form.values["note"] = request.POST.get("note", "").strip()
-        failed = request.POST.get("form", "") + ":" + request.POST.get("action", "")
+        which = request.POST.get("form", "")
+        failed = which + ":" + (request.POST.get("main", "") if which == "merge" else request.POST.get("action", ""))
         try:
             message = _act(request, user, case)
         except DomainError as exc:
-            form.fail(exc, ("reason", "department", "amount", "note", "decision"))
+            form.fail(exc, ("reason", "department", "amount", "note", "decision", "main", PHOTO_FIELD))
             status = exc.status
             case = selectors.case_get(actor=user, number=number)
         else:
@@ -452,8 +539,6 @@ def _case_context(user: User, case: Case, form: FormState, failed: str) -> dict[
     departments: list[Any] = []
     suggestion = None
     for transition in actions.transitions:
-        if transition.needs_attachment:
-            continue  # self-handling needs a photo: offered once attachments can be uploaded here
         if transition.action == Action.DISPATCH:
             departments = selectors.dispatch_departments(case=case)
             rule = selectors.dispatch_rule(case=case)
@@ -468,6 +553,8 @@ def _case_context(user: User, case: Case, form: FormState, failed: str) -> dict[
                 "secondary": transition.action in SECONDARY_ACTIONS,
                 "negative": transition.action in NEGATIVE_ACTIONS,
                 "failed": key == failed,
+                "photos": transition.action in PHOTO_ACTIONS,
+                "needs_photo": transition.needs_attachment,
             }
         )
     timeline = [
@@ -480,6 +567,10 @@ def _case_context(user: User, case: Case, form: FormState, failed: str) -> dict[
         for entry in selectors.case_timeline(case=case)
     ]
     primary = [f for f in forms if not f["secondary"]]
+    merge_allowed = any(t.action == Action.MERGE for t in actions.transitions)
+    duplicates = _duplicates(user, case, failed) if merge_allowed else []
+    merge_failed = failed.startswith("merge:") and not any(d["failed"] for d in duplicates)
+    extension_flag = selectors.extension_request_pending(case=case) if actions.extension_decide else None
     current = selectors.case_current_step(case=case, now=now, calendar=calendar)
     handle_due_provisional = selectors.deadline_provisional(case.accepted_at, case.handle_due_at, calendar)
     return {
@@ -498,12 +589,26 @@ def _case_context(user: User, case: Case, form: FormState, failed: str) -> dict[
             else ""
         ),
         "primary_failed": any(f["failed"] for f in primary),
-        "secondary_forms": [f for f in forms if f["secondary"]],
-        "secondary_open": any(f["failed"] for f in forms if f["secondary"]),
+        "secondary_forms": [f for f in forms if f["secondary"] and f["action"] != Action.MERGE],
+        "secondary_open": any(f["failed"] for f in forms if f["secondary"]) or merge_failed,
+        "merge_allowed": merge_allowed,
+        "merge_failed": merge_failed,
+        "primary_photos": any(f["photos"] for f in primary),
+        "primary_needs_photo": any(f["needs_photo"] for f in primary),
+        "photo_accept": PHOTO_ACCEPT,
+        "max_files": MAX_FILES,
+        "attachment_groups": _attachment_groups(case),
+        "duplicates": duplicates,
+        "merged_into": case.duplicate_of,
+        "merged_duplicates": list(case.duplicates.order_by("reported_at", "id")),
+        **_evaluation_context(user, case),
         "departments": departments,
         "suggestion": suggestion,
         "extension": actions,
-        "extension_flag": selectors.extension_request_pending(case=case),
+        "extension_flag": extension_flag,
+        "extension_flag_hours": (
+            hours_text(float(extension_flag.hours), calendar) if extension_flag and extension_flag.hours else ""
+        ),
         "extension_failed": failed.split(":")[0],
         "f": form,
         "is_open": case.state in OPEN_STATES,
@@ -513,6 +618,58 @@ def _case_context(user: User, case: Case, form: FormState, failed: str) -> dict[
             else ""
         ),
         "tile_url": settings.MAP_TILE_URL,
+    }
+
+
+def _attachment_groups(case: Case) -> list[dict[str, Any]]:
+    """The case's files grouped by the stage they were added at, in the order of the loop."""
+    order = {value: i for i, value in enumerate(Action.values)}
+    groups: dict[str, list[Attachment]] = {}
+    for attachment in case.attachments.order_by("uploaded_at", "id"):
+        groups.setdefault(attachment.stage, []).append(attachment)
+    return [
+        {
+            "stage": stage,
+            "label": Action(stage).label if stage in order else _("其他"),
+            "photos": [a for a in files if a.kind == Attachment.Kind.PHOTO and a.thumbnail_name],
+            "documents": [a for a in files if a.kind != Attachment.Kind.PHOTO or not a.thumbnail_name],
+        }
+        for stage, files in sorted(groups.items(), key=lambda item: order.get(item[0], len(order)))
+    ]
+
+
+def _duplicates(user: User, case: Case, failed: str) -> list[dict[str, Any]]:
+    """Possible duplicates for the event centre while the case waits to be filed or dispatched."""
+    if user.role != Role.DISPATCHER or case.state not in (State.REPORTED, State.FILED):
+        return []
+    found = feedback.duplicate_candidates(case, scope=selectors.case_scope(actor=user))
+    return [
+        {
+            "case": candidate.case,
+            "distance": f"{candidate.distance_m:.0f}" if candidate.distance_m is not None else "",
+            "failed": failed == f"merge:{candidate.case.number}",
+        }
+        for candidate in found
+    ]
+
+
+def _evaluation_context(user: User, case: Case) -> dict[str, Any]:
+    """The reporter's evaluation, what became of a reopening request, and whether this user decides it."""
+    evaluation = Evaluation.objects.filter(case=case).first()
+    status = feedback.reopen_status(case) if evaluation is not None and evaluation.reopen_requested else None
+    unit = getattr(user, "org_unit", None)
+    decides = bool(
+        status is not None
+        and status.state == "pending"
+        and user.role == Role.SUPERVISOR
+        and unit is not None
+        and case.org_path.startswith(unit.path)
+    )
+    return {
+        "evaluation": evaluation,
+        "stars": "★" * evaluation.rating + "☆" * (5 - evaluation.rating) if evaluation else "",
+        "reopen": status,
+        "reopen_decide": decides,
     }
 
 
@@ -529,6 +686,7 @@ MAP_SHOW = [
 @login_required
 def case_map(request: HttpRequest) -> HttpResponse:
     user = _user(request)
+    selectors.case_scope(actor=user)  # refuses roles that do not work with events
     scope = account_selectors.scope_root(user)
     show = request.GET.get("show", "overdue" if user.role == Role.SUPERVISOR else "open")
     if show not in dict(MAP_SHOW):

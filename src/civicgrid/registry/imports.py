@@ -47,11 +47,13 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
 import struct
 import tempfile
+import threading
 import time
 import unicodedata
 import zipfile
@@ -398,14 +400,17 @@ def purge_stored_files(*, older_than: dt.timedelta = FILE_TTL) -> int:
 
 # --- reading the file ---------------------------------------------------------------------------------
 
-Row = tuple[int, list[str], dict[int, str] | None]  # row number, cells as text, problems of single cells
+# Rows are read in batches: their numbers in the file, their cells as text, and the problems of single
+# cells (formula, error value, lost precision) by row number and column.
+Batch = tuple[list[int], list[list[str]], dict[int, dict[int, str]]]
+READ_ROWS = 10_000
 
 
 @dataclass
 class _Opened:
     file_format: str
     encoding: str
-    rows: Iterator[Row]
+    batches: Iterator[Batch]
 
 
 def _encoding_label(encoding: str) -> str:
@@ -442,28 +447,26 @@ def sniff_encoding(head: bytes) -> str:
     raise ImportFileError(_("无法识别文件编码：请另存为 UTF-8 或 GBK（GB18030）编码的 CSV"))
 
 
-def _csv_rows(stream: IO[bytes], encoding: str) -> Iterator[Row]:
+def _csv_batches(stream: IO[bytes], encoding: str) -> Iterator[Batch]:
     text = io.TextIOWrapper(stream, encoding=encoding, errors="strict", newline="")
     number = 0
+    reader: Any = None
     try:
         first = text.readline()
         dialect = "excel-tab" if first.count("\t") > first.count(",") else "excel"
-        for cells in csv.reader(_chain_first(first, text), dialect=dialect):
-            number += 1
-            yield number, cells, None
+        reader = csv.reader(itertools.chain((first,), text) if first else text, dialect=dialect)
+        while rows := list(itertools.islice(reader, READ_ROWS)):
+            yield list(range(number + 1, number + 1 + len(rows))), rows, {}
+            number += len(rows)
     except UnicodeDecodeError:
+        line = reader.line_num + 1 if reader is not None else 1
         raise ImportFileError(
             _("第 %(row)d 行附近的内容不是 %(encoding)s 编码，文件中的编码不一致：请另存为 UTF-8 编码的 CSV")
-            % {"row": number + 1, "encoding": _encoding_label(encoding)}
+            % {"row": line, "encoding": _encoding_label(encoding)}
         ) from None
     except csv.Error as exc:
-        raise ImportFileError(_("第 %(row)d 行不是有效的 CSV：%(error)s") % {"row": number + 1, "error": exc}) from None
-
-
-def _chain_first(first: str, rest: IO[str]) -> Iterator[str]:
-    if first:
-        yield first
-    yield from rest
+        line = reader.line_num if reader is not None else 1
+        raise ImportFileError(_("第 %(row)d 行不是有效的 CSV：%(error)s") % {"row": line, "error": exc}) from None
 
 
 _FORMULA = "formula"
@@ -487,40 +490,45 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
-def _xlsx_rows(stream: IO[bytes]) -> Iterator[Row]:
+def _xlsx_batches(stream: IO[bytes]) -> Iterator[Batch]:
     import openpyxl
 
     try:
         book = openpyxl.load_workbook(stream, read_only=True, data_only=False)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError, EOFError) as exc:
-        raise ImportFileError(_("Excel 文件已损坏或不是 .xlsx 格式")) from exc
-    except Exception as exc:  # openpyxl raises its own exceptions for broken parts
+    except Exception as exc:  # a broken zip, missing parts, bad XML: openpyxl raises many kinds
         raise ImportFileError(_("Excel 文件已损坏或不是 .xlsx 格式")) from exc
     try:
         if not book.worksheets:
             raise ImportFileError(_("Excel 文件中没有工作表"))
         sheet = book.worksheets[0]
+        numbers: list[int] = []
+        rows: list[list[str]] = []
+        flagged: dict[int, dict[int, str]] = {}
         for number, cells in enumerate(sheet.iter_rows(min_row=1, min_col=1), start=1):
             texts: list[str] = []
-            flags: dict[int, str] | None = None
+            flags: dict[int, str] = {}
             for index, cell in enumerate(cells):
                 value = cell.value
                 kind = cell.data_type
                 if kind == "f":
-                    flags = flags or {}
                     flags[index] = _FORMULA
                     texts.append("")
-                    continue
-                if kind == "e":
-                    flags = flags or {}
+                elif kind == "e":
                     flags[index] = _ERROR + ":" + str(value)
                     texts.append("")
-                    continue
-                if isinstance(value, float) and abs(value) >= 1e15:
-                    flags = flags or {}
-                    flags[index] = _PRECISION
-                texts.append(_cell_text(value))
-            yield number, texts, flags
+                else:
+                    if isinstance(value, float) and abs(value) >= 1e15:
+                        flags[index] = _PRECISION
+                    texts.append(_cell_text(value))
+            numbers.append(number)
+            rows.append(texts)
+            if flags:
+                flagged[number] = flags
+            if len(rows) >= READ_ROWS:
+                yield numbers, rows, flagged
+                numbers, rows, flagged = [], [], {}
+        if rows:
+            yield numbers, rows, flagged
     except ImportFileError:
         raise
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError) as exc:
@@ -560,11 +568,11 @@ class _Source:
         file_format = sniff_format(head, self.job.filename)
         if file_format == "xlsx":
             with self.open() as stream, _seekable(stream, self.job) as seekable:
-                yield _Opened("xlsx", "", _xlsx_rows(seekable))
+                yield _Opened("xlsx", "", _xlsx_batches(seekable))
             return
         encoding = sniff_encoding(head)
         with self.open() as stream:
-            yield _Opened("csv", encoding, _csv_rows(stream, encoding))
+            yield _Opened("csv", encoding, _csv_batches(stream, encoding))
 
 
 @contextlib.contextmanager
@@ -635,8 +643,14 @@ def _simple_mobile(phone: str) -> bool:
     return len(phone) == 11 and phone.isascii() and phone.isdigit() and phone[0] == "1"
 
 
+def _plain_phone(phone: str) -> bool:
+    """ASCII digits only, which `services.clean_phone` returns unchanged: 7–12 digits, a mobile number if
+    11. Anything else (dashes, spaces, full-width digits) goes through `clean_phone`."""
+    return 7 <= len(phone) <= 12 and phone.isascii() and phone.isdigit() and (len(phone) != 11 or phone[0] == "1")
+
+
 def fast_clean_person(data: PersonInput, *, today: dt.date) -> CleanPerson | None:
-    """`clean_person` for the plain case (a canonical resident ID, a plain mobile number or none, stated sex
+    """`clean_person` for the plain case (a canonical resident ID, a phone of plain digits or none, stated sex
     and birth date agreeing), or None: then `clean_person` decides. One row at a time, for the tests; the
     import runs the same rules column-wise in `_Pass._persons`."""
     number = data.id_number
@@ -654,7 +668,7 @@ def fast_clean_person(data: PersonInput, *, today: dt.date) -> CleanPerson | Non
         or len(name) > 60
         or data.sex not in ("", sex)
         or data.birth_date not in (None, born)
-        or (data.phone and not _simple_mobile(data.phone))
+        or (data.phone and not _plain_phone(data.phone))
         or permit not in _PERMIT_VALUES
         or data.hukou_region
     ):
@@ -745,6 +759,8 @@ class _Communities:
             for key in _community_keys(name):
                 self.by_name.setdefault(key, []).append(community)
         self.cache: dict[tuple[str, str], tuple[_Community | None, str]] = {}
+        # Every unit's level, so that resolving never queries (the writer thread may hold the connection).
+        self.levels = dict(OrgUnit.objects.values_list("code", "level"))
 
     def _town_matches(self, community: _Community, town: str) -> bool:
         key = _value_key(town)
@@ -772,11 +788,11 @@ class _Communities:
         if code.isdigit() and len(code) == 12:
             community = self.by_code.get(code)
             if community is None:
-                unit = OrgUnit.objects.filter(code=code).first()
-                if unit is not None:
+                level = self.levels.get(code)
+                if level is not None:
                     return None, _("“%(value)s”是%(level)s，不是社区/村") % {
                         "value": text,
-                        "level": unit.get_level_display(),
+                        "level": Level(level).label,
                     }
                 return None, _("社区代码“%(value)s”不存在") % {"value": text}
         else:
@@ -836,6 +852,54 @@ def _key64(hexdigest: str) -> int:
     return int(hexdigest[:16], 16)
 
 
+def _keys64(hexdigests: Sequence[str]) -> npt.NDArray[np.uint64]:
+    return np.fromiter((int(h[:16], 16) for h in hexdigests), dtype=np.uint64, count=len(hexdigests))
+
+
+PRELOAD_BYTES = 4 * 1024 * 1024  # from about 25,000 rows
+
+
+class _RegisterKeys:
+    """The keys already in the register — persons' blind indexes, buildings' and houses' address keys —
+    read once when a file is large, so that each chunk asks the database only about keys that may be there
+    (none at all when a first file fills an empty register). Keys the import adds are added here too.
+    12 bytes a key; a 64-bit collision only costs a lookup that finds nothing."""
+
+    COLUMNS: dict[type[Model], str] = {Person: "id_blind", Building: "address_key", House: "address_key"}
+
+    def __init__(self) -> None:
+        self.sets: dict[type[Model], SeenKeys] = {}
+        for model, column in self.COLUMNS.items():
+            self.sets[model] = SeenKeys()
+            table, quoted = model._meta.db_table, _quoted(model, column)
+            last = 0
+            with connection.cursor() as cursor:
+                while True:
+                    cursor.execute(
+                        f'SELECT "id", {quoted} FROM "{table}" WHERE "id" > %s ORDER BY "id" LIMIT 100000',  # noqa: S608
+                        [last],
+                    )
+                    rows = cursor.fetchall()
+                    if not rows:
+                        break
+                    self.add(model, [value for _pk, value in rows])
+                    last = rows[-1][0]
+
+    def maybe(self, model: type[Model], values: Sequence[str]) -> list[str]:
+        """The values that may already be in the table."""
+        if not values:
+            return []
+        hits = self.sets[model].first_rows(_keys64(values)) > 0
+        return [value for value, hit in zip(values, hits.tolist(), strict=True) if hit]
+
+    def add(self, model: type[Model], values: Sequence[str]) -> None:
+        if not values:
+            return
+        keys = np.unique(_keys64(values))
+        fresh = keys[self.sets[model].first_rows(keys) == 0]
+        self.sets[model].add(fresh, np.ones(len(fresh), dtype=np.uint32))
+
+
 # --- reading and writing in bulk ---------------------------------------------------------------------
 
 
@@ -879,13 +943,18 @@ def _rows_in(
 
 
 class _Writer:
-    """Inserts rows with their primary keys given: COPY on PostgreSQL, executemany on SQLite. Column names
-    come from the models, values are passed in the order of `fields`."""
+    """Inserts rows with their primary keys given: COPY on PostgreSQL (sent by a thread while the next chunk
+    is checked), executemany on SQLite. Column names come from the models, values are passed in the order of
+    `fields`, already in the form the database takes (dates as ISO text on SQLite)."""
 
     def __init__(self) -> None:
         self.vendor = connection.vendor
         self._next: dict[type[Model], int] = {}
+        self._sequences: dict[type[Model], str] = {}
         self._ops = connection.ops
+        self._pending: list[tuple[type[Model], tuple[str, ...], Sequence[Sequence[Any]]]] = []
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     def date(self, value: dt.date | None) -> Any:
         if value is None or self.vendor == "postgresql":
@@ -903,9 +972,11 @@ class _Writer:
         table = model._meta.db_table
         with connection.cursor() as cursor:
             if self.vendor == "postgresql":
-                cursor.execute(
-                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count]
-                )
+                sequence = self._sequences.get(model)
+                if sequence is None:
+                    cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+                    sequence = self._sequences[model] = cursor.fetchone()[0]
+                cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [sequence, count])
                 return [row[0] for row in cursor.fetchall()]
             if model not in self._next:
                 cursor.execute(f'SELECT COALESCE(MAX("id"), 0) FROM "{table}"')  # noqa: S608 - model metadata
@@ -918,20 +989,67 @@ class _Writer:
         return list(range(start, start + count))
 
     def insert(self, model: type[Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        if not rows:
+        """Queue rows for the next `flush`."""
+        if rows:
+            self._pending.append((model, tuple(fields), rows))
+
+    def flush(self) -> None:
+        """Write the queued rows. On PostgreSQL the COPY data is formatted here (psycopg's C formatter, into
+        memory) and a thread streams it to the server, which parses and indexes it while this thread reads
+        and checks the next chunk: the thread only waits on the socket, without the GIL. The pass calls
+        `wait` before its next query, so only one thread uses the connection at a time. On SQLite the rows
+        are written here: `executemany` needs the GIL for every row's parameters, so a thread would not
+        overlap with the checks."""
+        self.wait()
+        batches, self._pending = self._pending, []
+        if not batches:
             return
-        meta = model._meta
-        columns = ", ".join(f'"{meta.get_field(name).column}"' for name in fields)  # type: ignore[union-attr]
-        table = f'"{meta.db_table}"'
-        with connection.cursor() as cursor:
-            if self.vendor == "postgresql":
-                with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                    write = copy.write_row
+        connection.ensure_connection()
+        raw = connection.connection
+        if self.vendor != "postgresql":
+            with connection.wrap_database_errors:
+                for model, fields, rows in batches:
+                    raw.executemany(self._statement(model, fields), rows)
+            return
+        from psycopg.copy import Copy, FileWriter
+
+        payloads = []
+        with raw.cursor() as cursor:
+            for model, fields, rows in batches:
+                buffer = io.BytesIO()
+                with Copy(cursor, writer=FileWriter(buffer)) as formatter:
+                    write = formatter.write_row
                     for row in rows:
                         write(row)
-            else:
-                marks = ", ".join(["%s"] * len(fields))
-                cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608
+                payloads.append((self._statement(model, fields), buffer.getvalue()))
+
+        def send() -> None:
+            try:
+                with connection.wrap_database_errors, raw.cursor() as cursor:
+                    for statement, payload in payloads:
+                        with cursor.copy(statement) as copy:
+                            copy.write(payload)
+            except BaseException as exc:  # handed to the pass by `wait`
+                self._error = exc
+
+        self._thread = threading.Thread(target=send, name="register-import-writer", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        """Wait for the rows in flight; their error, if any, is raised here."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _statement(self, model: type[Model], fields: Sequence[str]) -> str:
+        columns = ", ".join(_quoted(model, name) for name in fields)
+        table = f'"{model._meta.db_table}"'
+        if self.vendor == "postgresql":
+            return f"COPY {table} ({columns}) FROM STDIN"
+        return f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['?'] * len(fields))})"  # noqa: S608
 
 
 # --- one pass over the file ---------------------------------------------------------------------------
@@ -941,7 +1059,7 @@ class _Writer:
 class _Chunk:
     numbers: list[int]
     cells: list[list[str]]
-    flags: list[tuple[int, dict[int, str]]]
+    flags: list[tuple[int, dict[int, str]]]  # position in the chunk, problems of single cells
     columns: list[tuple[str, ...]] | None = None
 
     def column(self, index: int) -> Sequence[str]:
@@ -955,6 +1073,7 @@ class _Pass:
 
     def __init__(self, *, job: ImportJob, actor: Any, write: bool, stop_writing_on_error: bool):
         self.job = job
+        self.register_keys = _RegisterKeys() if job.size >= PRELOAD_BYTES else None
         self.actor = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
         self.write = write
         self.stop_writing_on_error = stop_writing_on_error
@@ -983,11 +1102,12 @@ class _Pass:
         self.layer: Any = None
         self.grid_ids: dict[str, int] = {}
         if write:
-            from civicgrid.geo.selectors import layer_current
+            from civicgrid.geo.selectors import layer_current, layer_index
 
             self.layer = layer_current()
             if self.layer is not None:
                 self.grid_ids = dict(OrgUnit.objects.filter(level=Level.GRID).values_list("code", "pk"))
+                layer_index(self.layer)  # built now: no query while the writer thread holds the connection
         self._dates: dict[int, dt.date] = {}
         self._date_texts: dict[str, dt.date | str] = {}
         self.id_types, self.sexes, self.permits, self.uses = (
@@ -996,7 +1116,8 @@ class _Pass:
             _Lookup(PERMITS),
             _Lookup(USES),
         )
-        self._keys: dict[tuple[str, str, str, str, str], tuple[str, str]] = {}
+        self._building_keys: dict[tuple[str, str, str, str], str] = {}
+        self._house_keys: dict[tuple[str, str], str] = {}
 
     # -- problems
 
@@ -1018,16 +1139,19 @@ class _Pass:
 
     # -- the header
 
-    def find_header(self, rows: Iterator[Row]) -> int:
-        """Consume rows up to the header; returns the header's row number, or raises ImportFileError."""
+    def find_header(self, batches: Iterator[Batch]) -> Batch:
+        """Consume rows up to the header; returns the rest of the batch it was in, or ImportFileError."""
         scanned = 0
-        for number, cells, _flags in rows:
-            scanned += 1
-            keys = [header_key(cell) for cell in cells]
-            known = [key for key in keys if key in _ALIAS_FIELD]
-            if len(set(known)) >= 3:
-                self._set_header(cells, keys)
-                return number
+        for numbers, rows, flags in batches:
+            for position, cells in enumerate(rows):
+                scanned += 1
+                keys = [header_key(cell) for cell in cells]
+                known = [key for key in keys if key in _ALIAS_FIELD]
+                if len(set(known)) >= 3:
+                    self._set_header(cells, keys)
+                    return numbers[position + 1 :], rows[position + 1 :], flags
+                if scanned >= HEADER_SCAN_ROWS:
+                    break
             if scanned >= HEADER_SCAN_ROWS:
                 break
         if not scanned:
@@ -1064,26 +1188,44 @@ class _Pass:
 
     # -- the rows
 
-    def run(self, rows: Iterator[Row]) -> None:
-        self.find_header(rows)
+    def run(self, batches: Iterator[Batch]) -> None:
+        try:
+            self._run(batches)
+            if self.writer is not None:
+                self.writer.wait()
+        finally:
+            if self.writer is not None:  # never leave the thread writing while the transaction ends
+                with contextlib.suppress(Exception):
+                    self.writer.wait()
+
+    def _run(self, batches: Iterator[Batch]) -> None:
+        rest = self.find_header(batches)
         width = len(self.headers)
-        chunk = _Chunk([], [], [])
-        for number, cells, flags in rows:
-            if len(cells) < width:
-                cells.extend([""] * (width - len(cells)))
-            if not any(cells) and not flags:
-                continue
-            if flags:
-                chunk.flags.append((len(chunk.cells), flags))
-            chunk.numbers.append(number)
-            chunk.cells.append(cells)
-            if len(chunk.cells) >= CHUNK_ROWS:
-                self.chunk(chunk)
-                chunk = _Chunk([], [], [])
-        if chunk.cells:
-            self.chunk(chunk)
+        numbers: list[int] = []
+        rows: list[list[str]] = []
+        flags: dict[int, dict[int, str]] = {}
+        for batch_numbers, batch_rows, batch_flags in itertools.chain((rest,), batches):
+            for number, cells in zip(batch_numbers, batch_rows, strict=True):
+                if len(cells) < width:
+                    cells.extend([""] * (width - len(cells)))
+                if any(cells) or number in batch_flags:
+                    numbers.append(number)
+                    rows.append(cells)
+            flags.update(batch_flags)
+            while len(rows) >= CHUNK_ROWS:
+                self.chunk(self._chunk_of(numbers[:CHUNK_ROWS], rows[:CHUNK_ROWS], flags))
+                del numbers[:CHUNK_ROWS], rows[:CHUNK_ROWS]
+        if rows:
+            self.chunk(self._chunk_of(numbers, rows, flags))
         if not self.total_rows:
             raise ImportFileError(_("文件没有数据行"))
+
+    @staticmethod
+    def _chunk_of(numbers: list[int], rows: list[list[str]], flags: dict[int, dict[int, str]]) -> _Chunk:
+        if not flags:
+            return _Chunk(numbers, rows, [])
+        cell_flags = [(i, flags.pop(number)) for i, number in enumerate(numbers) if number in flags]
+        return _Chunk(numbers, rows, cell_flags)
 
     def date(self, text: str) -> dt.date | str:
         """The date of a cell, or the problem (memoised: the same dates recur)."""
@@ -1153,7 +1295,10 @@ class _Pass:
                     fresh[j] = True
             self.seen_people.add(keys[fresh], rows[fresh])
 
-        # The register as it is: persons already there and where they are active.
+        # The register as it is: persons already there and where they are active. (The rows of the chunk
+        # before must be in first.)
+        if self.writer is not None:
+            self.writer.wait()
         good = [i for i in range(n) if not bad[i]]
         existing = self._existing_persons([(people["id_type"][i], blinds[i]) for i in good])
         active = self._active_residences([p[0] for p in existing.values()])
@@ -1271,67 +1416,54 @@ class _Pass:
                     else:
                         permits[i] = permit
 
-        # Resident IDs in canonical form, checked for the whole chunk at once.
+        # Resident IDs in canonical form are checked for the whole chunk at once, then the other fields of
+        # those rows; every other row goes through `clean_person`, which gives the exact messages.
+        out_number: list[str | None] = [None] * n
+        out_sex = [""] * n
+        out_birth: list[dt.date | None] = [None] * n
+        out_name = [name.strip() for name in names]
         candidates = [
             i
             for i in range(n)
             if usable[i] and types[i] == _RESIDENT and len(id_numbers[i]) == 18 and id_numbers[i].isascii()
         ]
-        fast_ok = bytearray(n)
-        fast_birth: dict[int, dt.date] = {}
-        fast_sex: dict[int, str] = {}
         if candidates:
             valid, ymd, male = check_resident_ids([id_numbers[i] for i in candidates], today=self.today)
             dates = self._dates
-            for j, i in enumerate(candidates):
-                if valid[j]:
-                    fast_ok[i] = 1
-                    code = int(ymd[j])
-                    born = dates.get(code)
-                    if born is None:
-                        born = dates[code] = dt.date(code // 10000, code // 100 % 100, code % 100)
-                    fast_birth[i] = born
-                    fast_sex[i] = "M" if male[j] else "F"
-
-        out_number: list[str | None] = [None] * n
-        out_name = [""] * n
-        out_sex = [""] * n
-        out_birth: list[dt.date | None] = [None] * n
-        out_phone = [""] * n
-        out_place = [""] * n
-        out_region = [""] * n
-        out_migrant = [False] * n
-        out_employer = [""] * n
-        out_permit = [""] * n
-        none_permit = str(Person.PermitStatus.NONE)
-        for i in range(n):
-            if not usable[i]:
-                continue
-            phone = phones[i]
-            if fast_ok[i]:
-                name = names[i].strip()
-                sex = fast_sex[i]
-                born = fast_birth[i]
+            for i, ok, code, is_male in zip(candidates, valid.tolist(), ymd.tolist(), male.tolist(), strict=True):
+                if not ok:
+                    continue
+                name, phone = out_name[i], phones[i]
+                sex = "M" if is_male else "F"
+                born = dates.get(code)
+                if born is None:
+                    born = dates[code] = dt.date(code // 10000, code // 100 % 100, code % 100)
                 if (
                     name
                     and len(name) <= 60
                     and sexes[i] in ("", sex)
                     and births[i] in (None, born)
-                    and (not phone or _simple_mobile(phone))
+                    and (
+                        not phone
+                        or (
+                            7 <= len(phone) <= 12
+                            and phone.isdigit()
+                            and phone.isascii()
+                            and (len(phone) != 11 or phone[0] == "1")
+                        )
+                    )
                 ):
-                    number = id_numbers[i]
-                    region = number[:6]
-                    out_number[i] = number
-                    out_name[i] = name
-                    out_sex[i] = sex
-                    out_birth[i] = born
-                    out_phone[i] = phone
-                    out_place[i] = places[i].strip()[:120]
-                    out_region[i] = region
-                    out_migrant[i] = not region.startswith("4401")
-                    out_employer[i] = employers[i].strip()[:120]
-                    out_permit[i] = permits[i] or none_permit
-                    continue
+                    out_number[i], out_sex[i], out_birth[i] = id_numbers[i], sex, born
+        out_phone = list(phones)
+        out_place = [place.strip()[:120] for place in places]
+        out_employer = [employer.strip()[:120] for employer in employers]
+        out_region = [number[:6] for number in id_numbers]
+        out_migrant = [not region.startswith("4401") for region in out_region]
+        none_permit = str(Person.PermitStatus.NONE)
+        out_permit = [permit or none_permit for permit in permits]
+        for i in range(n):
+            if not usable[i] or out_number[i] is not None:
+                continue
             try:
                 clean = clean_person(
                     PersonInput(
@@ -1340,7 +1472,7 @@ class _Pass:
                         name=names[i],
                         sex=sexes[i],
                         birth_date=births[i],
-                        phone=phone,
+                        phone=phones[i],
                         hukou_place=places[i],
                         employer=employers[i],
                         permit_status=permits[i],
@@ -1365,9 +1497,8 @@ class _Pass:
 
         blind: list[str | None] = [None] * n
         by_type: dict[str, list[int]] = {}
-        for i in range(n):
-            if out_number[i] is not None:
-                by_type.setdefault(types[i], []).append(i)
+        for kind in set(types):
+            by_type[kind] = [i for i in range(n) if out_number[i] is not None and types[i] == kind]
         for kind, members in by_type.items():
             for i, value in zip(
                 members,
@@ -1407,26 +1538,37 @@ class _Pass:
         lons = self.column(chunk, "lon")
         lats = self.column(chunk, "lat")
         crss = self.column(chunk, "crs")
-        community_of: list[_Community | None] = [None] * n
-        uses = [str(HouseUse.SELF_OCCUPIED)] * n
-        dates = [self.today] * n
-        points: list[tuple[float, float, str] | None] = [None] * n
-        building_keys = [""] * n
-        house_keys = [""] * n
+        if flagged:
+            report = fail
+
+            def fail(i: int, field: str, message: str) -> None:  # a flagged row only reports its cell
+                if i not in flagged:
+                    report(i, field, message)
+
         resolve = self.communities.resolve
-        for i in range(n):
-            if i in flagged:
-                continue
-            community, problem = resolve(towns[i], communities[i])
-            if community is None:
-                fail(i, "community", problem)
-            community_of[i] = community
-            road, door = roads[i].strip(), doors[i].strip()
-            if not road:
-                fail(i, "road", _("路/街/巷不能为空"))
-            if not door:
-                fail(i, "door_number", _("门牌号不能为空"))
-            for field, value in (("road", road), ("door_number", door), ("building", buildings[i]), ("room", rooms[i])):
+        found = [resolve(town, community) for town, community in zip(towns, communities, strict=True)]
+        community_of: list[_Community | None] = [community for community, _problem in found]
+        for i in [i for i in range(n) if community_of[i] is None]:
+            fail(i, "community", found[i][1])
+        roads = [road.strip() for road in roads]
+        doors = [door.strip() for door in doors]
+        buildings = [building.strip() for building in buildings]
+        rooms = [room.strip() for room in rooms]
+        for i in [i for i in range(n) if not roads[i]]:
+            fail(i, "road", _("路/街/巷不能为空"))
+        for i in [i for i in range(n) if not doors[i]]:
+            fail(i, "door_number", _("门牌号不能为空"))
+        for i in [
+            i
+            for i in range(n)
+            if len(roads[i]) > 100 or len(doors[i]) > 30 or len(buildings[i]) > 60 or len(rooms[i]) > 30
+        ]:
+            for field, value in (
+                ("road", roads[i]),
+                ("door_number", doors[i]),
+                ("building", buildings[i]),
+                ("room", rooms[i]),
+            ):
                 if len(value) > _MAX_LENGTHS[field]:
                     fail(
                         i,
@@ -1434,36 +1576,55 @@ class _Pass:
                         _("%(label)s过长（最多 %(n)d 个字）")
                         % {"label": self.header_of(field), "n": _MAX_LENGTHS[field]},
                     )
-            if raw_uses[i].strip():
-                use = self.uses.get(raw_uses[i])
-                if use is None:
-                    fail(
-                        i,
-                        "use",
-                        _("房屋用途“%(value)s”无法识别（可填：自住、出租、商用、空置、混合、三合一）")
-                        % {"value": raw_uses[i]},
-                    )
-                else:
-                    uses[i] = use
-            if raw_dates[i].strip():
-                on = self.date(raw_dates[i])
-                if isinstance(on, str):
-                    fail(i, "registered_on", on)
-                else:
-                    if on > self.today:
-                        fail(i, "registered_on", _("登记日期不能晚于今天"))
-                    dates[i] = on
-            if lons[i].strip() or lats[i].strip():
-                points[i] = self._point(i, lons[i], lats[i], crss[i], fail)
-            if community is not None and road and door:
-                key = (community.code, road, door, buildings[i], rooms[i])
-                keys = self._keys.get(key)
-                if keys is None:
-                    if len(self._keys) > 4 * CHUNK_ROWS:
-                        self._keys.clear()
-                    building_key = addresses.building_key(community.code, road, door, buildings[i])
-                    keys = self._keys[key] = (building_key, addresses.house_key(building_key, rooms[i]))
-                building_keys[i], house_keys[i] = keys
+        uses = [str(HouseUse.SELF_OCCUPIED)] * n
+        if "use" in self.index:
+            for i, raw in enumerate(raw_uses):
+                if raw and raw.strip():
+                    use = self.uses.get(raw)
+                    if use is None:
+                        fail(
+                            i,
+                            "use",
+                            _("房屋用途“%(value)s”无法识别（可填：自住、出租、商用、空置、混合、三合一）")
+                            % {"value": raw},
+                        )
+                    else:
+                        uses[i] = use
+        dates = [self.today] * n
+        if "registered_on" in self.index:
+            for i, raw in enumerate(raw_dates):
+                if raw and raw.strip():
+                    on = self.date(raw)
+                    if isinstance(on, str):
+                        fail(i, "registered_on", on)
+                    else:
+                        if on > self.today:
+                            fail(i, "registered_on", _("登记日期不能晚于今天"))
+                        dates[i] = on
+        points: list[tuple[float, float, str] | None] = [None] * n
+        if "lon" in self.index:
+            for i in range(n):
+                if lons[i].strip() or lats[i].strip():
+                    points[i] = self._point(i, lons[i], lats[i], crss[i], fail)
+        building_keys = [""] * n
+        house_keys = [""] * n
+        known_buildings, known_houses = self._building_keys, self._house_keys
+        for i in range(n):
+            community, road, door = community_of[i], roads[i], doors[i]
+            if community is None or not road or not door:
+                continue
+            where = (community.code, road, door, buildings[i])
+            building_key = known_buildings.get(where)
+            if building_key is None:
+                if len(known_buildings) > 4 * CHUNK_ROWS:
+                    known_buildings.clear()
+                building_key = known_buildings[where] = addresses.building_key(*where)
+            house_key = known_houses.get((building_key, rooms[i]))
+            if house_key is None:
+                if len(known_houses) > 4 * CHUNK_ROWS:
+                    known_houses.clear()
+                house_key = known_houses[(building_key, rooms[i])] = addresses.house_key(building_key, rooms[i])
+            building_keys[i], house_keys[i] = building_key, house_key
         return {
             "community": community_of,
             "road": roads,
@@ -1483,15 +1644,17 @@ class _Pass:
         if not lon_text.strip() or not lat_text.strip():
             fail(i, "lon" if not lon_text.strip() else "lat", _("经度和纬度需同时填写"))
             return None
-        values = []
-        for field, text in (("lon", lon_text), ("lat", lat_text)):
-            try:
-                value = float(unicodedata.normalize("NFKC", text).strip())
-            except ValueError:
-                fail(i, field, _("“%(value)s”不是数字") % {"value": text})
-                return None
-            values.append(value)
-        lon, lat = values
+        try:
+            lon, lat = float(lon_text), float(lat_text)
+        except ValueError:
+            values = []
+            for field, text in (("lon", lon_text), ("lat", lat_text)):
+                try:
+                    values.append(float(unicodedata.normalize("NFKC", text).strip()))
+                except ValueError:
+                    fail(i, field, _("“%(value)s”不是数字") % {"value": text})
+                    return None
+            lon, lat = values
         if not (_LON_RANGE[0] <= lon <= _LON_RANGE[1] and _LAT_RANGE[0] <= lat <= _LAT_RANGE[1]):
             fail(
                 i,
@@ -1534,6 +1697,8 @@ class _Pass:
             "phone_blind",
         )
         for kind, blinds in by_type.items():
+            if self.register_keys is not None:
+                blinds = self.register_keys.maybe(Person, blinds)
             for row in _rows_in(Person, fields, "id_blind", blinds, where={"id_type": kind}):
                 found[(kind, row[1])] = row
         return found
@@ -1601,7 +1766,8 @@ class _Pass:
             keys = sorted({places[name][i] for i in ok if outcome[i] in ("new", "register")})
             if not keys:
                 continue
-            existing = {row[0] for row in _rows_in(model, ("address_key",), "address_key", keys)}
+            maybe = keys if self.register_keys is None else self.register_keys.maybe(model, keys)
+            existing = {row[0] for row in _rows_in(model, ("address_key",), "address_key", maybe)}
             fresh = [k for k in keys if k not in existing]
             if not fresh:
                 continue
@@ -1639,12 +1805,15 @@ class _Pass:
             wanted.setdefault(places["building_key"][i], i)
         keys = list(wanted)
         no_point: list[str] = []
-        for key, pk, lon in _rows_in(Building, ("address_key", "id", "lon"), "address_key", keys):
+        maybe = keys if self.register_keys is None else self.register_keys.maybe(Building, keys)
+        for key, pk, lon in _rows_in(Building, ("address_key", "id", "lon"), "address_key", maybe):
             building_ids[key] = pk
             if lon is None:
                 no_point.append(key)
         new_keys = [k for k in keys if k not in building_ids]
         new_ids = writer.allocate(Building, len(new_keys))
+        if self.register_keys is not None:
+            self.register_keys.add(Building, new_keys)
         points = [self._wgs84(places["point"][wanted[k]]) for k in new_keys]
         stamps = self._stamp(points)
         layer_id = self.layer.pk if self.layer is not None else None
@@ -1658,9 +1827,9 @@ class _Pass:
                 (
                     pk,
                     community.pk,
-                    places["road"][i].strip(),
-                    places["door_number"][i].strip(),
-                    places["building"][i].strip(),
+                    places["road"][i],
+                    places["door_number"][i],
+                    places["building"][i],
                     key,
                     point[0] if point else None,
                     point[1] if point else None,
@@ -1717,11 +1886,14 @@ class _Pass:
         for i in moving:
             wanted_houses.setdefault(places["house_key"][i], i)
         keys = list(wanted_houses)
-        for key, pk, path in _rows_in(House, ("address_key", "id", "org_path"), "address_key", keys):
+        maybe = keys if self.register_keys is None else self.register_keys.maybe(House, keys)
+        for key, pk, path in _rows_in(House, ("address_key", "id", "org_path"), "address_key", maybe):
             house_ids[key] = pk
             house_paths[key] = path
         new_keys = [k for k in keys if k not in house_ids]
         new_ids = writer.allocate(House, len(new_keys))
+        if self.register_keys is not None:
+            self.register_keys.add(House, new_keys)
         house_rows = []
         for key, pk in zip(new_keys, new_ids, strict=True):
             i = wanted_houses[key]
@@ -1730,7 +1902,7 @@ class _Pass:
                 (
                     pk,
                     building_ids[places["building_key"][i]],
-                    places["room"][i].strip(),
+                    places["room"][i],
                     key,
                     places["use"][i],
                     path,
@@ -1745,6 +1917,8 @@ class _Pass:
         # Persons: create the new ones, update what the file changes on the others.
         new_people = [i for i in moving if outcome[i] == "new"]
         ids = writer.allocate(Person, len(new_people))
+        if self.register_keys is not None:
+            self.register_keys.add(Person, [people["blind"][i] for i in new_people])
         numbers_plain = [cast(str, people["number"][i]) for i in new_people]
         id_encrypted = pii.encrypt_many(numbers_plain, field=ID_FIELD)
         with_phone = [i for i in new_people if people["phone"][i]]
@@ -1882,6 +2056,7 @@ class _Pass:
                     )
                 )
         writer.insert(ResidenceAction, ("id", "record", "kind", "at", "on", "actor", "data", "source"), action_rows)
+        writer.flush()
 
     def _wgs84(self, point: tuple[float, float, str] | None) -> tuple[float, float] | None:
         if point is None:
@@ -2042,7 +2217,7 @@ def _run_pass(job: ImportJob, actor: Any, *, write: bool, stop_writing_on_error:
         with _Source(job).rows() as opened:
             job.file_format = opened.file_format
             job.encoding = opened.encoding
-            run.run(opened.rows)
+            run.run(opened.batches)
     except ImportFileError as exc:
         run.file_problem = Problem(0, "", str(exc.message))
     return run

@@ -24,6 +24,9 @@ NAVIGATION: list[tuple[str, Any, Capability | tuple[Capability, ...] | None]] = 
     ("web:departments", _("职能部门"), Capability.VIEW_ORGUNITS),
     ("web:accounts", _("账号管理"), Capability.VIEW_ACCOUNTS),
     ("web:audit", _("审计日志"), Capability.VIEW_AUDIT),
+    ("events_admin:calendar", _("工作日历"), Capability.MANAGE_CALENDAR),
+    ("events_admin:dispatch-rules", _("派遣规则"), Capability.MANAGE_DEPARTMENTS),
+    ("events_admin:time-limits", _("处置时限"), Capability.MANAGE_DEPARTMENTS),
 ]
 
 
