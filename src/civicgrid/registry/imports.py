@@ -2190,7 +2190,7 @@ def _scope_of(actor: Any) -> OrgUnit | None:
     return scope_root(actor) if actor is not None else OrgUnit.objects.filter(depth=0).order_by("code").first()
 
 
-SQLITE_CACHE_KIB = 192 * 1024
+SQLITE_CACHE_KIB = 128 * 1024
 
 
 @contextlib.contextmanager
