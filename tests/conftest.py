@@ -22,11 +22,15 @@ SHATOU_COMMUNITY = "440113008001"
 
 
 def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
-    """A test marked `postgres` needs PostgreSQL (locking, sessions). On any other database it fails
+    """Browser tests run last: their live server keeps a database session open until the end of the run,
+    and the restore tests rightly refuse to restore while another session is connected.
+
+    A test marked `postgres` needs PostgreSQL (locking, sessions). On any other database it fails
     loudly instead of skipping; the SQLite pass of scripts/test.sh deselects them with -m "not postgres"
     and the PostgreSQL pass runs them."""
     from django.db import connection
 
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None or "/tests/browser/" in str(item.path))
     if connection.vendor == "postgresql":
         return
     for item in items:
