@@ -491,6 +491,28 @@ def test_a_person_active_elsewhere_is_a_row_problem(clerk, house, other_house):
     assert ResidenceRecord.objects.filter(state="active").count() == 3
 
 
+def test_the_large_file_path_with_preloaded_register_keys(clerk, house, other_house, monkeypatch):
+    """Files from a few megabytes on read the register's keys once and look up only possible hits: the
+    outcome must be the same — existing houses reused, a building shared by rows of different chunks
+    created once, a person active elsewhere refused, a re-import unchanged."""
+    monkeypatch.setattr(imports, "PRELOAD_BYTES", 0)
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 3)
+    services.residence_register(actor=clerk, person=person(rid(7)), house=other_house)
+    rows = [row(rid(i), 门牌号="12号", 楼栋="A栋", 房号="301" if i < 3 else f"{i}02") for i in range(1, 7)]
+    rows.append(row(rid(7)))
+    job = validate(clerk, csv_bytes(rows))
+    assert job.error_rows == 1 and problems(job)[0][0] == 8
+    assert job.summary["dry_run"]["new"] == 6 and job.summary["dry_run"]["houses_created"] == 4
+    assert "buildings_created" not in job.summary["dry_run"]  # 德兴路12号A栋 is the `house` fixture's
+    job = imports.import_commit(actor=clerk, job=job, mode="valid_only")
+    assert job.summary["commit"]["houses_created"] == 4 and job.summary["commit"]["residences_registered"] == 6
+    assert Building.objects.filter(road="德兴路", door_number="12号").count() == 1
+    assert ResidenceRecord.objects.filter(house=house, state="active").count() == 2
+    before = snapshot()
+    again = imports.import_commit(actor=clerk, job=validate(clerk, csv_bytes(rows[:6])))
+    assert again.summary["commit"] == {"unchanged": 6} and snapshot() == before
+
+
 def test_a_failed_import_leaves_the_register_exactly_as_it_was(clerk, other_house, monkeypatch):
     """The dry run passes; then someone registers row 4's person elsewhere. The commit writes the first
     chunks, meets the conflict in a later one, and rolls everything back."""

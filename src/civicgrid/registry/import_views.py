@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from civicgrid.accounts.models import User
@@ -19,7 +20,11 @@ from civicgrid.registry import imports
 from civicgrid.registry.models_imports import ImportJob
 
 PROBLEMS_SHOWN = 200
-CRS_CHOICES = [("wgs84", "WGS-84 / CGCS2000"), ("gcj02", "GCJ-02（高德、腾讯）"), ("bd09", "BD-09（百度）")]
+CRS_CHOICES = [
+    ("wgs84", "WGS-84 / CGCS2000"),
+    ("gcj02", gettext_lazy("GCJ-02（高德、腾讯）")),
+    ("bd09", gettext_lazy("BD-09（百度）")),
+]
 
 
 def _user(request: HttpRequest) -> User:

@@ -66,7 +66,7 @@ from typing import IO, Any, cast
 import numpy as np
 import numpy.typing as npt
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Model, Q, QuerySet
 from django.http import FileResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -260,6 +260,7 @@ CRS_WORDS = _choices(
     ]
 )
 _PERMIT_VALUES = frozenset(Person.PermitStatus.values)
+_ACTIVE = str(ResidenceRecord.State.ACTIVE)
 _RESIDENT = str(DocumentType.RESIDENT_ID)
 _MAX_LENGTHS = {"road": 100, "door_number": 30, "building": 60, "room": 30}
 # Mainland China, generously: a coordinate outside is a typing error or swapped columns.
@@ -639,10 +640,6 @@ def check_resident_ids(
     return ok, ymd, digits[:, 16] % 2 == 1
 
 
-def _simple_mobile(phone: str) -> bool:
-    return len(phone) == 11 and phone.isascii() and phone.isdigit() and phone[0] == "1"
-
-
 def _plain_phone(phone: str) -> bool:
     """ASCII digits only, which `services.clean_phone` returns unchanged: 7–12 digits, a mobile number if
     11. Anything else (dashes, spaces, full-width digits) goes through `clean_phone`."""
@@ -903,6 +900,25 @@ class _RegisterKeys:
 # --- reading and writing in bulk ---------------------------------------------------------------------
 
 
+def _refresh_statistics() -> None:
+    """PostgreSQL plans the chunks' key lookups from the tables' statistics. Right after a bulk load (or
+    with autovacuum off) there are none, and it then filters a scan instead of probing the unique index:
+    seconds per chunk instead of milliseconds. A large import first refreshes statistics that are missing
+    or stale (ANALYZE samples the table: under a second for millions of rows)."""
+    if connection.vendor != "postgresql":
+        return
+    tables = [model._meta.db_table for model in (Person, Building, House, ResidenceRecord)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, n_live_tup, n_mod_since_analyze, last_analyze IS NULL AND last_autoanalyze IS NULL"
+            " FROM pg_stat_user_tables WHERE relname = ANY(%s)",
+            [tables],
+        )
+        for table, live, modified, never in cursor.fetchall():
+            if never or modified > max(1000, live // 5):
+                cursor.execute(f'ANALYZE "{table}"')
+
+
 def _quoted(model: type[Model], name: str) -> str:
     return '"' + str(cast(Any, model._meta.get_field(name)).column) + '"'
 
@@ -915,8 +931,8 @@ def _rows_in(
     *,
     where: dict[str, Any] | None = None,
 ) -> list[tuple[Any, ...]]:
-    """`SELECT fields FROM model WHERE key IN values [AND where]` in one statement on PostgreSQL (an array
-    parameter) and in slices on SQLite; the ORM's per-parameter work is too slow for chunks of this size."""
+    """`SELECT fields FROM model WHERE key IN values [AND where]`, in slices (an array parameter on
+    PostgreSQL); the ORM's per-parameter work is too slow for chunks of this size."""
     if not values:
         return []
     table = f'"{model._meta.db_table}"'
@@ -926,11 +942,14 @@ def _rows_in(
     out: list[tuple[Any, ...]] = []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                f"SELECT {select} FROM {table} WHERE {conditions}{_quoted(model, key)} = ANY(%s)",  # noqa: S608
-                [*params, list(values)],
-            )
-            return cursor.fetchall()
+            # Slices of 2,000 keys: with more, the planner starts to prefer a scan to the index probes.
+            for start in range(0, len(values), 2000):
+                cursor.execute(
+                    f"SELECT {select} FROM {table} WHERE {conditions}{_quoted(model, key)} = ANY(%s)",  # noqa: S608
+                    [*params, list(values[start : start + 2000])],
+                )
+                out.extend(cursor.fetchall())
+            return out
         for start in range(0, len(values), 5000):
             part = list(values[start : start + 5000])
             marks = ", ".join(["%s"] * len(part))
@@ -951,6 +970,7 @@ class _Writer:
         self.vendor = connection.vendor
         self._next: dict[type[Model], int] = {}
         self._sequences: dict[type[Model], str] = {}
+        self._iso: dict[dt.date, str] = {}
         self._ops = connection.ops
         self._pending: list[tuple[type[Model], tuple[str, ...], Sequence[Sequence[Any]]]] = []
         self._thread: threading.Thread | None = None
@@ -959,7 +979,12 @@ class _Writer:
     def date(self, value: dt.date | None) -> Any:
         if value is None or self.vendor == "postgresql":
             return value
-        return value.isoformat()
+        text = self._iso.get(value)
+        if text is None:
+            if len(self._iso) > 100_000:
+                self._iso.clear()
+            text = self._iso[value] = value.isoformat()
+        return text
 
     def datetime(self, value: dt.datetime) -> Any:
         if self.vendor == "postgresql":
@@ -1073,7 +1098,10 @@ class _Pass:
 
     def __init__(self, *, job: ImportJob, actor: Any, write: bool, stop_writing_on_error: bool):
         self.job = job
-        self.register_keys = _RegisterKeys() if job.size >= PRELOAD_BYTES else None
+        self.register_keys = None
+        if job.size >= PRELOAD_BYTES:
+            _refresh_statistics()
+            self.register_keys = _RegisterKeys()
         self.actor = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
         self.write = write
         self.stop_writing_on_error = stop_writing_on_error
@@ -1603,8 +1631,21 @@ class _Pass:
                         dates[i] = on
         points: list[tuple[float, float, str] | None] = [None] * n
         if "lon" in self.index:
-            for i in range(n):
-                if lons[i].strip() or lats[i].strip():
+            located = [i for i in range(n) if lons[i] or lats[i]]
+            try:  # the usual case, every cell a plain number: parsed and range-checked at once
+                xs = np.array([lons[i] for i in located], dtype=np.float64)
+                ys = np.array([lats[i] for i in located], dtype=np.float64)
+                plain = (xs >= _LON_RANGE[0]) & (xs <= _LON_RANGE[1]) & (ys >= _LAT_RANGE[0]) & (ys <= _LAT_RANGE[1])
+                if "crs" in self.index and any(crss[i].strip() for i in located):
+                    raise ValueError("coordinate systems per row")
+            except ValueError:
+                plain = np.zeros(len(located), dtype=bool)
+                xs = ys = np.zeros(len(located))
+            crs = self.default_crs
+            for j, (i, ok) in enumerate(zip(located, plain.tolist(), strict=True)):
+                if ok:
+                    points[i] = (float(xs[j]), float(ys[j]), crs)
+                elif lons[i].strip() or lats[i].strip():
                     points[i] = self._point(i, lons[i], lats[i], crss[i], fail)
         building_keys = [""] * n
         house_keys = [""] * n
@@ -1714,7 +1755,7 @@ class _Pass:
             for row in _rows_in(
                 ResidenceRecord, ("person", "id", "house", "exception_reason", "version", "state"), "person", person_ids
             )
-            if row[5] == ResidenceRecord.State.ACTIVE
+            if row[5] == _ACTIVE
         ]
         keys = dict(_rows_in(House, ("id", "address_key"), "id", sorted({r[2] for r in records})))
         for person_id, record_id, house_id, reason, version in records:
@@ -1988,11 +2029,12 @@ class _Pass:
         action_ids = writer.allocate(ResidenceAction, len(moving))
         record_rows = []
         action_rows: list[tuple[Any, ...]] = []
+        register_kind, active = str(ResidenceAction.Kind.REGISTER), _ACTIVE
         for record_id, action_id, i in zip(record_ids_new, action_ids, moving, strict=True):
             on = date(places["on"][i])
             house_key = places["house_key"][i]
             record_rows.append(
-                (record_id, person_ids[i], house_ids[house_key], "active", on, on, "", house_paths[house_key], 1)
+                (record_id, person_ids[i], house_ids[house_key], active, on, on, "", house_paths[house_key], 1)
             )
             changed = changes[i]
             if changed:
@@ -2005,7 +2047,7 @@ class _Pass:
                 (
                     action_id,
                     record_id,
-                    ResidenceAction.Kind.REGISTER.value,
+                    register_kind,
                     now,
                     on,
                     actor_id,
@@ -2102,7 +2144,7 @@ def _mask_id(number: str, id_type: str) -> str:
 
 def _mask_phone(phone: str) -> str:
     """`pii.mask_phone`, with the plain mobile number inlined."""
-    if _simple_mobile(phone):
+    if len(phone) == 11 and phone[0] == "1" and phone.isdigit() and phone.isascii():
         return phone[:3] + "****" + phone[7:]
     return pii.mask_phone(phone)
 
@@ -2209,6 +2251,22 @@ def _sqlite_cache() -> Iterator[None]:
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"PRAGMA cache_size = {int(previous)}")
+
+
+@contextlib.contextmanager
+def _immediate_constraints() -> Iterator[None]:
+    """On PostgreSQL, check the foreign keys as each COPY ends instead of all at COMMIT: the same work, but
+    done while this process prepares the next chunk rather than after the last one."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def _run_pass(job: ImportJob, actor: Any, *, write: bool, stop_writing_on_error: bool = False) -> _Pass:
@@ -2367,7 +2425,7 @@ def import_commit(*, actor: Any, job: ImportJob, mode: str = Mode.ALL_OR_NOTHING
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:  # one register import at a time
                     cursor.execute("SELECT pg_advisory_xact_lock(%s)", [0x1317_0001])
-            with _sqlite_cache():
+            with _sqlite_cache(), _immediate_constraints():
                 run = _run_pass(job, actor, write=True, stop_writing_on_error=mode == Mode.ALL_OR_NOTHING)
             if run.file_problem is not None or (mode == Mode.ALL_OR_NOTHING and run.problem_count):
                 raise _Abort()
