@@ -17,5 +17,6 @@ $CG events_sweep --every 300 > var/events_sweep.log 2>&1 &
 SWEEP_PID=$!
 trap 'kill $SWEEP_PID 2>/dev/null' EXIT
 echo
-echo "CivicGrid is serving on http://127.0.0.1:8000  (API docs: http://127.0.0.1:8000/api/docs/ ; Ctrl-C stops)"
-$CG runserver "${CIVICGRID_DEMO_ADDR:-127.0.0.1:8000}" --noreload
+ADDR="${CIVICGRID_DEMO_ADDR:-127.0.0.1:8000}"
+echo "CivicGrid is serving on http://$ADDR  (API docs: http://$ADDR/api/docs/ ; Ctrl-C stops)"
+$CG runserver "$ADDR" --noreload
