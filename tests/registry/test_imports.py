@@ -15,12 +15,10 @@ import pytest
 import shapely
 from django.core.management import call_command
 from django.db import connection
-from django.urls import include, path, reverse
+from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from civicgrid import api_urls
-from civicgrid import urls as project_urls
 from civicgrid.accounts.roles import Role
 from civicgrid.audit.models import AuditEntry
 from civicgrid.core.errors import NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
@@ -33,14 +31,7 @@ from tests.conftest import DISTRICT, SHATOU_COMMUNITY, SHIQIAO, SHIQIAO_COMMUNIT
 from tests.geo.conftest import COMMUNITIES, grids_geojson
 from tests.registry.conftest import person
 
-# Until the project's URLconf includes the import screens and API, the tests mount them here.
-urlpatterns = [
-    path("api/", include(([*api_urls.urlpatterns, path("", include("civicgrid.registry.api.import_urls"))], "api"))),
-    path("", include("civicgrid.registry.import_urls")),
-    *[p for p in project_urls.urlpatterns if str(p.pattern) != "api/"],
-]
-
-pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+pytestmark = pytest.mark.django_db
 
 HEADERS = ["姓名", "证件类型", "身份证号码", "性别", "联系电话", "镇街", "社区", "街路巷", "门牌号", "楼栋", "房号"]
 VALID = ["44011320141005001X", "360426199101010071", "110102199101010078"]

@@ -16,21 +16,31 @@ transaction that is rolled back if any row has a problem, `valid_only` skipping 
 Rows that are already in the register (same document number, already active at the same address) change
 nothing, so importing a file twice is the same as importing it once.
 
-**Fast path.** Rows are handled in chunks of `CHUNK_ROWS`, column by column: resident ID numbers are checked
-with numpy for the whole chunk, and only rows that are not plainly valid go through `clean_person` (which
-gives the exact messages); `fast_clean_person` is tested to agree with `clean_person` wherever it answers.
-Identity numbers and phones are encrypted and indexed with `pii.encrypt_many` / `pii.blind_index_many`,
-new buildings are stamped with `geo.selectors.stamp_points` against the current layer, and buildings,
-houses, persons, residence records and their register actions are written per chunk: PostgreSQL through
-COPY, SQLite through `executemany`, with primary keys allocated up front (sequence values on PostgreSQL;
-on SQLite the import holds the write lock, so the next free ids). The existing rows of a chunk are found
-with one query per table. One audit entry records each dry run and each commit (who, which file by
-SHA-256, what mode, the counts); register actions carry the job and row number.
+**Fast path.** Rows are read in batches and handled in chunks of `CHUNK_ROWS`, column by column: resident
+ID numbers are checked with numpy for the whole chunk, and only rows that are not plainly valid go through
+`clean_person` (which gives the exact messages); `fast_clean_person` is tested to agree with `clean_person`
+wherever it answers. Identity numbers and phones are encrypted and indexed with `pii.encrypt_many` /
+`pii.blind_index_many`, new buildings are stamped with `geo.selectors.stamp_points` against the current
+layer, and buildings, houses, persons, residence records and their register actions are written per chunk
+with their primary keys allocated up front (sequence values on PostgreSQL; on SQLite the import holds the
+write lock, so the next free ids). PostgreSQL gets COPY data formatted here and streamed by a thread while
+the next chunk is checked, with the foreign keys checked as each COPY ends; SQLite gets `executemany`. The
+existing rows of a chunk are found with one query per table; for a large file the register's keys are read
+once first, so that only possible hits are looked up, and on PostgreSQL stale statistics are refreshed
+before and after (see docs/benchmarks.md for what each of these saves). One audit entry records each dry
+run, commit and report download (who, which file by SHA-256, what mode, the counts); register actions
+carry the job and the row number.
 
 **Memory.** Rows are streamed and dropped after their chunk. What grows with the file is the set of
-document numbers seen (for duplicates: 8-byte keys and 4-byte row numbers in sorted numpy runs) and, during
-the dry run, the keys of buildings and houses that would be created; problems kept are capped at
-`MAX_PROBLEMS` (all are counted).
+document numbers seen (for duplicates: 8-byte keys and 4-byte row numbers in sorted numpy runs), during the
+dry run the keys of buildings and houses that would be created, and for a large file the register's keys;
+problems kept are capped at `MAX_PROBLEMS` (all are counted). On SQLite the commit gives the connection a
+larger page cache (`SQLITE_CACHE_KIB`) for its transaction.
+
+**Concurrency.** One commit runs at a time (an advisory lock on PostgreSQL, the write lock on SQLite). A
+person registered by a clerk while the file is being imported makes the commit fail cleanly — nothing
+written, the job `failed`, ready to run again — rather than register anyone twice. Pages and the API run the
+steps within the request; a file of a million rows is for the `import_register` command.
 
 **The file between the steps.** An uploaded file is kept under `DATA_DIR/imports`, sealed with the
 personal-information key (AES-256-GCM in 1 MiB blocks, each bound to the job and its position), and deleted
@@ -898,6 +908,21 @@ class _RegisterKeys:
 
 
 # --- reading and writing in bulk ---------------------------------------------------------------------
+
+
+ANALYZE_AFTER_ROWS = 20_000
+
+
+def _analyze_after(job: ImportJob) -> None:
+    """After a large import on PostgreSQL, refresh the statistics of the tables it filled, so that searches
+    and the next import are planned for the tables as they now are (autovacuum would get there later)."""
+    counts = job.summary.get("commit") or {}
+    written = sum(int(counts.get(key, 0)) for key in ("persons_created", "houses_created", "residences_registered"))
+    if connection.vendor != "postgresql" or written < ANALYZE_AFTER_ROWS:
+        return
+    with connection.cursor() as cursor:
+        for model in (Person, Building, House, ResidenceRecord, ResidenceAction):
+            cursor.execute(f'ANALYZE "{model._meta.db_table}"')
 
 
 def _refresh_statistics() -> None:
@@ -2445,6 +2470,7 @@ def import_commit(*, actor: Any, job: ImportJob, mode: str = Mode.ALL_OR_NOTHING
         failure = Problem(0, "", _("导入期间登记数据被他人同时修改，未导入任何数据，请重新导入"))
     if job.status == Status.COMMITTED:
         _discard_file(job)
+        _analyze_after(job)
         return job
     # Nothing was written: record why, outside the rolled-back transaction.
     job.refresh_from_db()

@@ -28,7 +28,9 @@ class ImportProblemSerializer(serializers.ModelSerializer[ImportProblem]):
 
 
 class ImportJobSerializer(serializers.ModelSerializer[ImportJob]):
+    status = serializers.CharField(read_only=True, help_text="validated | rejected | committed | failed")
     status_display = serializers.CharField(source="get_status_display", read_only=True)
+    mode = serializers.CharField(read_only=True, help_text="all_or_nothing | valid_only（导入后）")
     created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True, default=None)
     committed_by = serializers.CharField(source="committed_by.username", read_only=True, allow_null=True, default=None)
     can_commit = serializers.SerializerMethodField()
