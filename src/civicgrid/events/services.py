@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max
+from django.db.models import Max
 from django.utils import timezone
 
 from civicgrid.accounts.roles import Role
@@ -494,46 +494,62 @@ def extension_decide(*, actor: Any, case: Case, approve: bool, note: str = "") -
     return locked
 
 
+SWEEP_LOCK = 0x1317_0002  # PostgreSQL advisory lock: one sweep at a time, so that its counts are exact
+
+
 def events_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     """The periodic job: overdue open cases get a supervision flag; those three times over their step's
     limit escalate one level (once per step: `escalate_at` is cleared when it fires and set again only
-    when the next step starts). Idempotent: each flag's key names the case's step. Set-based: two
-    INSERT … SELECT and two UPDATE statements, whatever the number of cases."""
+    when the next step starts). Idempotent: each flag's key names the case's step. Set-based, whatever the
+    number of cases: two INSERT … SELECT for the flags, then one UPDATE that writes each case once (every
+    write of a case maintains all of its indexes)."""
     from django.db import connection
 
     now = now or timezone.now()
     case_table, flag_table = Case._meta.db_table, CaseFlag._meta.db_table
     open_states = sorted(OPEN_STATES)
-    placeholders = ", ".join(["%s"] * len(open_states))
+    in_open = f"state IN ({', '.join(['%s'] * len(open_states))})"
     if connection.vendor == "postgresql":
         epoch = "COALESCE(FLOOR(EXTRACT(EPOCH FROM step_started_at))::bigint, 0)::text"
-        insert = "INSERT INTO"
-        conflict = "ON CONFLICT DO NOTHING"
+        insert, conflict = "INSERT INTO", "ON CONFLICT DO NOTHING"
     else:
         epoch = "CAST(COALESCE(CAST(strftime('%%s', step_started_at) AS INTEGER), 0) AS TEXT)"
-        insert = "INSERT OR IGNORE INTO"
-        conflict = ""
+        insert, conflict = "INSERT OR IGNORE INTO", ""
+    overdue = "due_at < %s AND NOT supervised"
+    due_to_escalate = "escalate_at < %s"
     columns = "(case_id, kind, at, actor_id, automatic, level, hours, note, key)"
-    counts = {"checked": 0, "supervised": 0, "escalated": 0}
     with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SWEEP_LOCK])
+        # (On SQLite this first write takes the database's write lock for the transaction.)
         cursor.execute(
             f"{insert} {flag_table} {columns} "  # noqa: S608
             f"SELECT id, %s, %s, NULL, %s, 0, NULL, %s, %s || state || ':' || {epoch} FROM {case_table} "
-            f"WHERE state IN ({placeholders}) AND due_at < %s AND supervised = %s {conflict}",
-            [CaseFlag.Kind.SUPERVISE, now, True, "超过时限，系统自动督办", "supervise:", *open_states, now, False],
-        )
-        counts["supervised"] = Case.objects.filter(state__in=OPEN_STATES, due_at__lt=now, supervised=False).update(
-            supervised=True
+            f"WHERE {in_open} AND {overdue} {conflict}",
+            [CaseFlag.Kind.SUPERVISE, now, True, "超过时限，系统自动督办", "supervise:", *open_states, now],
         )
         cursor.execute(
             f"{insert} {flag_table} {columns} "  # noqa: S608
             f"SELECT id, %s, %s, NULL, %s, escalation_level + 1, NULL, %s, %s || state || ':' || {epoch} "
-            f"FROM {case_table} WHERE state IN ({placeholders}) AND escalate_at < %s {conflict}",
+            f"FROM {case_table} WHERE {in_open} AND {due_to_escalate} {conflict}",
             [CaseFlag.Kind.ESCALATE, now, True, "超过时限三倍，升级至上一级督办", "escalate:", *open_states, now],
         )
-        counts["escalated"] = Case.objects.filter(state__in=OPEN_STATES, escalate_at__lt=now).update(
-            escalation_level=F("escalation_level") + 1, escalate_at=None
+        cursor.execute(
+            f"SELECT COALESCE(SUM(CASE WHEN {overdue} THEN 1 ELSE 0 END), 0), "  # noqa: S608
+            f"COALESCE(SUM(CASE WHEN {due_to_escalate} THEN 1 ELSE 0 END), 0) FROM {case_table} "
+            f"WHERE {in_open} AND (({overdue}) OR {due_to_escalate})",
+            [now, now, *open_states, now, now],
         )
+        supervised, escalated = cursor.fetchone()
+        cursor.execute(
+            f"UPDATE {case_table} SET "  # noqa: S608
+            f"supervised = CASE WHEN due_at < %s THEN %s ELSE supervised END, "
+            f"escalation_level = escalation_level + CASE WHEN {due_to_escalate} THEN 1 ELSE 0 END, "
+            f"escalate_at = CASE WHEN {due_to_escalate} THEN NULL ELSE escalate_at END "
+            f"WHERE {in_open} AND (({overdue}) OR {due_to_escalate})",
+            [now, True, now, now, *open_states, now, now],
+        )
+    counts = {"supervised": int(supervised), "escalated": int(escalated)}
     counts["checked"] = counts["supervised"] + counts["escalated"]
     return counts
 
