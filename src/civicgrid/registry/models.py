@@ -24,7 +24,7 @@ class Building(models.Model):
     road = models.CharField(_("路/街/巷"), max_length=100)
     door_number = models.CharField(_("门牌号"), max_length=30)
     name = models.CharField(_("楼栋"), max_length=60, blank=True)
-    address_key = models.CharField(max_length=40, unique=True)
+    address_key = models.CharField(max_length=40)
     lon = models.FloatField(_("经度"), null=True, blank=True)
     lat = models.FloatField(_("纬度"), null=True, blank=True)
     grid = models.ForeignKey(
@@ -33,13 +33,16 @@ class Building(models.Model):
     stamped_layer = models.ForeignKey(
         "geo.LayerVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    org_path = models.CharField(max_length=255, db_index=True)
+    org_path = models.CharField(max_length=255)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         verbose_name = _("建筑物")
         verbose_name_plural = _("建筑物")
         indexes = [models.Index(fields=["org_path"], name="building_path_idx", opclasses=["varchar_pattern_ops"])]
+        # A constraint rather than `unique=True`: the same index, without PostgreSQL's LIKE twin that no
+        # query uses (the register's tables are written in bulk, and every index costs each row).
+        constraints = [models.UniqueConstraint(fields=["address_key"], name="building_unique_address")]
 
     def __str__(self) -> str:
         return f"{self.road}{self.door_number}{self.name}"
@@ -72,7 +75,7 @@ class HouseUse(models.TextChoices):
 class House(models.Model):
     building = models.ForeignKey(Building, verbose_name=_("建筑物"), on_delete=models.PROTECT, related_name="houses")
     room = models.CharField(_("房号"), max_length=30, blank=True)
-    address_key = models.CharField(max_length=40, unique=True)
+    address_key = models.CharField(max_length=40)
     use = models.CharField(_("房屋用途"), max_length=16, choices=HouseUse.choices, default=HouseUse.SELF_OCCUPIED)
     rooms = models.PositiveSmallIntegerField(_("房间数"), null=True, blank=True)
     floor_area = models.DecimalField(_("建筑面积（㎡）"), max_digits=8, decimal_places=2, null=True, blank=True)
@@ -83,6 +86,7 @@ class House(models.Model):
         verbose_name = _("房屋")
         verbose_name_plural = _("房屋")
         indexes = [models.Index(fields=["org_path"], name="house_path_idx", opclasses=["varchar_pattern_ops"])]
+        constraints = [models.UniqueConstraint(fields=["address_key"], name="house_unique_address")]
 
     def __str__(self) -> str:
         return f"{self.building}{self.room}"
@@ -103,11 +107,11 @@ class Person(models.Model):
     id_number_enc = models.BinaryField(_("证件号码（加密）"))
     id_blind = models.CharField(max_length=32)
     id_masked = models.CharField(_("证件号码"), max_length=40)
-    name = models.CharField(_("姓名"), max_length=60, db_index=True)
+    name = models.CharField(_("姓名"), max_length=60)
     sex = models.CharField(_("性别"), max_length=1, choices=Sex.choices, blank=True)
     birth_date = models.DateField(_("出生日期"), null=True, blank=True)
     phone_enc = models.BinaryField(_("联系电话（加密）"), null=True, blank=True)
-    phone_blind = models.CharField(max_length=32, blank=True, db_index=True)
+    phone_blind = models.CharField(max_length=32, blank=True)
     phone_masked = models.CharField(_("联系电话"), max_length=20, blank=True)
     hukou_place = models.CharField(_("户籍地"), max_length=120, blank=True)
     hukou_region = models.CharField(_("户籍地区划代码"), max_length=6, blank=True)
@@ -123,6 +127,12 @@ class Person(models.Model):
         verbose_name = _("人员")
         verbose_name_plural = _("人员")
         constraints = [models.UniqueConstraint(fields=["id_type", "id_blind"], name="person_unique_document")]
+        indexes = [
+            # Name search is by prefix (one index serves = and LIKE 'x%'); phone search is exact, and most
+            # rows that have no phone need no entry.
+            models.Index(fields=["name"], name="person_name_idx", opclasses=["varchar_pattern_ops"]),
+            models.Index(fields=["phone_blind"], name="person_phone_idx", condition=~Q(phone_blind="")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name}（{self.id_masked}）"
@@ -231,15 +241,23 @@ class ResidenceAction(models.Model):
     kind = models.CharField(_("动作"), max_length=10, choices=Kind.choices)
     at = models.DateTimeField(_("时间"), auto_now_add=True)
     on = models.DateField(_("业务日期"))
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    # Who acted is shown with the action, never searched by (the audit journal answers "what did X do").
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+", db_index=False
+    )
     data = models.JSONField(_("内容"), default=dict)
     source = models.CharField(_("来源"), max_length=16, default="web")
-    txn_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    txn_id = models.CharField(max_length=64, null=True, blank=True)
 
     class Meta:
         ordering = ["at", "id"]
         verbose_name = _("居住登记动作")
         verbose_name_plural = _("居住登记动作")
+        # A client's transaction id makes a retried request a no-op; imported actions have none, and so no
+        # index entry.
+        constraints = [
+            models.UniqueConstraint(fields=["txn_id"], condition=Q(txn_id__isnull=False), name="action_unique_txn")
+        ]
 
     def __str__(self) -> str:
         return f"{self.record_id} {self.kind} {self.on}"
