@@ -478,6 +478,120 @@ def step_check(path: str) -> dict[str, object]:
     return counts
 
 
+def step_floor(rows: int) -> dict[str, object]:
+    """The floor of any import into this schema on this machine: the rows the import writes for `rows`
+    residents (buildings and houses in the generator's proportions, persons, residence records, register
+    actions), made up in advance with values of the real sizes (54-byte blobs, 32-character indexes), written
+    in one transaction exactly as the import writes them (COPY on PostgreSQL, `executemany` on SQLite), the
+    foreign keys and unique constraints checked, then rolled back. Nothing is read, checked, encrypted or
+    stamped, and the tuples are made outside the timed part, in chunks: so no import can be faster."""
+    import datetime as dt
+    import hashlib
+
+    from django.db import connection, transaction
+
+    from civicgrid.orgunits.models import OrgUnit
+    from civicgrid.registry.models import Building, House, Person, ResidenceAction, ResidenceRecord
+
+    community = OrgUnit.objects.filter(level="community").order_by("code").first()
+    assert community is not None
+    now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    on = dt.date(2026, 10, 1)
+    sqlite = connection.vendor == "sqlite"
+    stamp = now.isoformat(" ") if sqlite else now
+    day = on.isoformat() if sqlite else on
+    chunk = 50_000
+    tables = {
+        Building: "id, community_id, road, door_number, name, address_key, lon, lat, org_path, created_at",
+        House: 'id, building_id, room, address_key, "use", org_path, updated_at',
+        Person: "id, id_type, id_number_enc, id_blind, id_masked, name, sex, birth_date, phone_enc, phone_blind, "
+        "phone_masked, hukou_place, hukou_region, is_migrant, employer, permit_status, created_at, updated_at",
+        ResidenceRecord: "id, person_id, house_id, state, registered_on, updated_on, exception_reason, org_path, "
+        "version",
+        ResidenceAction: 'id, record_id, kind, "at", "on", actor_id, data, source',
+    }
+
+    def digest(kind: str, i: int) -> str:
+        return hashlib.md5(f"{kind}{i}".encode(), usedforsecurity=False).hexdigest()
+
+    def made(start: int, stop: int) -> dict[Any, list[tuple[Any, ...]]]:
+        path = community.path
+        out: dict[Any, list[tuple[Any, ...]]] = {model: [] for model in tables}
+        for i in range(start, stop):
+            if i % 15 == 0:
+                out[Building].append(
+                    (i // 15 + 1, community.pk, "路", str(i), "", digest("b", i)[:40], 113.3, 22.9, path, stamp)
+                )
+            if i % 5 in (0, 3):
+                out[House].append(
+                    (i // 5 * 2 + (i % 5 == 3) + 1, i // 15 + 1, str(i), digest("h", i)[:40], "rented", path, stamp)
+                )
+            out[Person].append(
+                (
+                    i + 1,
+                    "resident_id",
+                    os.urandom(54),
+                    digest("p", i),
+                    "440113********001X",
+                    "张三",
+                    "M",
+                    "1990-01-01" if sqlite else dt.date(1990, 1, 1),
+                    os.urandom(33),
+                    digest("t", i),
+                    "138****8000",
+                    "广东省广州市番禺区",
+                    "440113",
+                    True,
+                    "",
+                    "none",
+                    stamp,
+                    stamp,
+                )
+            )
+            out[ResidenceRecord].append((i + 1, i + 1, (i // 5) * 2 + 1, "active", day, day, "", path, 1))
+            out[ResidenceAction].append(
+                (i + 1, i + 1, "register", stamp, day, None, f'{{"import_job": 1, "row": {i + 2}}}', "import")
+            )
+        return out
+
+    seconds = 0.0
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                if sqlite:
+                    cursor.execute("PRAGMA cache_size = -131072")
+                raw = cursor.cursor
+                for start in range(0, rows, chunk):
+                    batch = made(start, min(rows, start + chunk))
+                    started = time.perf_counter()
+                    for model, columns in tables.items():
+                        table = model._meta.db_table
+                        if sqlite:
+                            marks = ", ".join("?" * len(columns.split(",")))
+                            raw.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", batch[model])  # noqa: S608
+                        else:
+                            with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                                for row in batch[model]:
+                                    copy.write_row(row)
+                    if not sqlite:
+                        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+                    seconds += time.perf_counter() - started
+                if sqlite:
+                    started = time.perf_counter()
+                    cursor.execute("PRAGMA foreign_key_check")
+                    assert not cursor.fetchall()
+                    seconds += time.perf_counter() - started
+            raise _RolledBack
+    except _RolledBack:
+        pass
+    return {"rows": rows, "seconds": seconds}
+
+
+class _RolledBack(Exception):
+    pass
+
+
 def child(step: str, args: list[str]) -> dict[str, Any]:
     """Run a step in a fresh interpreter; returns its JSON result."""
     command = [sys.executable, __file__, "--step", step, *args]
@@ -504,6 +618,7 @@ def main() -> int:
             "services": lambda: step_baseline_services(options.args[0]),
             "orm": lambda: step_baseline_orm(options.args[0]),
             "check": lambda: step_check(options.args[0]),
+            "floor": lambda: step_floor(int(options.args[0])),
         }[options.step]()
         print(json.dumps(result, default=str))
         return 0
@@ -521,6 +636,7 @@ def main() -> int:
     size_mb = main_csv.stat().st_size / 1024 / 1024
     print(f"set-up and CSV generation: {time.perf_counter() - started:.1f} s; CSV {size_mb:.1f} MiB, {shape}")
 
+    floor_run = child("floor", [str(options.rows)])
     services_run = child("services", [str(sample_services)])
     orm_run = child("orm", [str(sample_orm)])
     first = child("import", [str(main_csv), options.mode])
@@ -540,6 +656,7 @@ def main() -> int:
         ("same file again: commit", rows, float(again["commit_s"])),
         ("baseline: services row by row", int(services_run["rows"]), float(services_run["seconds"])),
         ("baseline: ORM save() loop", int(orm_run["rows"]), float(orm_run["seconds"])),
+        ("floor: the same rows made up in advance, only written (rolled back)", rows, float(floor_run["seconds"])),
     ]
     print()
     print("| step | rows | seconds | rows/s |")
@@ -549,6 +666,9 @@ def main() -> int:
     print()
     print(f"speed-up of the commit: {commit_rate / orm_rate:,.0f}× the ORM loop, ", end="")
     print(f"{commit_rate / services_rate:,.0f}× the services loop")
+    floor_rate = rows / float(floor_run["seconds"])
+    print(f"floor: writing alone {floor_rate:,.0f} rows/s = {floor_rate / orm_rate:,.0f}× the ORM loop; ", end="")
+    print(f"the commit reaches {commit_rate / floor_rate:.0%} of it")
     print(f"peak RSS of the import process: {float(first['peak_rss_mb']):.0f} MiB ", end="")
     print(f"(after the dry run {float(first['rss_after_dry_run_mb']):.0f} MiB); ", end="")
     print(f"re-import {float(again['peak_rss_mb']):.0f} MiB")
