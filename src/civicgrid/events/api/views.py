@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,6 +25,7 @@ from civicgrid.accounts.roles import Role
 from civicgrid.accounts.selectors import orgunit_get_visible
 from civicgrid.core.errors import NotFound, ValidationFailed
 from civicgrid.events import selectors, services
+from civicgrid.events.api.actions import case_transition_with_files
 from civicgrid.events.models import Case, Channel
 from civicgrid.events.workflow import OPEN_STATES, TRANSITIONS, Action, State
 
@@ -131,6 +133,8 @@ class CaseDetailSerializer(CaseRowSerializer):
     actions = serializers.SerializerMethodField()
     extension = serializers.SerializerMethodField()
     dispatch = serializers.SerializerMethodField()
+    merged_into = serializers.SerializerMethodField(help_text=gettext_lazy("已合并时：主事件编号"))
+    merged_duplicates = serializers.SerializerMethodField(help_text=gettext_lazy("合并到本事件的重复事件编号"))
 
     class Meta(CaseRowSerializer.Meta):
         fields = [
@@ -157,6 +161,8 @@ class CaseDetailSerializer(CaseRowSerializer):
             "actions",
             "extension",
             "dispatch",
+            "merged_into",
+            "merged_duplicates",
         ]
 
     def _actions(self, case: Case) -> selectors.CaseActions:
@@ -170,6 +176,12 @@ class CaseDetailSerializer(CaseRowSerializer):
 
     def get_handler(self, case: Case) -> str | None:
         return case.handler.display_name if case.handler else None
+
+    def get_merged_into(self, case: Case) -> str | None:
+        return case.duplicate_of.number if case.duplicate_of else None
+
+    def get_merged_duplicates(self, case: Case) -> list[str]:
+        return list(case.duplicates.order_by("reported_at", "id").values_list("number", flat=True))
 
     @extend_schema_field(CaseTimelineEntrySerializer(many=True))
     def get_timeline(self, case: Case) -> list[dict[str, Any]]:
@@ -302,6 +314,26 @@ class CaseTransitionInputSerializer(serializers.Serializer[Any]):
     expected_version = serializers.IntegerField(
         required=False, allow_null=True, default=None, help_text=gettext_lazy("读取时的 version；已变化则 409")
     )
+    attachment_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        default=list,
+        help_text=gettext_lazy(
+            "处置反馈、自行处置时：先经 /events/cases/{number}/attachments/ 以同一环节（stage）上传的附件 id；"
+            "自行处置至少需要一个附件（字段 attachments 报错）"
+        ),
+    )
+
+
+class CaseTransitionUploadSerializer(CaseTransitionInputSerializer):
+    """The same move as multipart/form-data, with the files in the same request."""
+
+    files = serializers.ListField(
+        child=serializers.FileField(),
+        required=False,
+        default=list,
+        help_text=gettext_lazy("处置反馈、自行处置时随同上传的照片或文件（JPEG、PNG、WebP、PDF，最多 9 个）"),
+    )
 
 
 class CaseExtensionRequestSerializer(serializers.Serializer[Any]):
@@ -339,7 +371,7 @@ def _filters(request: Request) -> selectors.CaseFilters:
     )
 
 
-def _detail(request: Request, case: Case, status: int = 200) -> Response:
+def detail_response(request: Request, case: Case, status: int = 200) -> Response:
     case = selectors.case_get(actor=request.user, number=case.number)
     return Response(CaseDetailSerializer(case, context={"request": request}).data, status=status)
 
@@ -438,7 +470,7 @@ class CaseListView(APIView):
             ),
             community=community,
         )
-        return _detail(request, case, status=201)
+        return detail_response(request, case, status=201)
 
 
 class CaseDetailView(APIView):
@@ -453,14 +485,23 @@ class CaseDetailView(APIView):
 
 
 class CaseTransitionView(APIView):
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
     @extend_schema(
-        request=CaseTransitionInputSerializer,
+        request={
+            "application/json": CaseTransitionInputSerializer,
+            "multipart/form-data": CaseTransitionUploadSerializer,
+        },
         responses=CaseDetailSerializer,
         summary=gettext_lazy("办理：立案、派遣、签收、退回、处置反馈、核查结案、返工、撤销……"),
+        description=gettext_lazy(
+            "处置反馈和自行处置可附带照片：以 multipart/form-data 在 files 中随同上传（与办理一并成功或失败），"
+            "或在 attachment_ids 中引用先前上传的附件。"
+        ),
     )
     def post(self, request: Request, number: str) -> Response:
         case = selectors.case_get(actor=request.user, number=number)
-        payload = CaseTransitionInputSerializer(data=request.data)
+        payload = CaseTransitionUploadSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         department = None
@@ -470,16 +511,18 @@ class CaseTransitionView(APIView):
             )
             if department is None:
                 raise ValidationFailed(fields={"department": [_("该部门不服务该事件所在区域")]})
-        done = services.case_transition(
+        done = case_transition_with_files(
             actor=request.user,
             case=case,
             action=data["action"],
             reason=data["reason"],
             department=department,
             expected_version=data["expected_version"],
+            files=data["files"],
+            attachment_ids=data["attachment_ids"],
         )
         try:
-            return _detail(request, done)
+            return detail_response(request, done)
         except NotFound:  # the caller no longer sees the case (a department that returned it)
             return Response({"number": done.number, "state": done.state, "state_label": State(done.state).label})
 
@@ -500,7 +543,7 @@ class CaseExtensionView(APIView):
             hours=payload.validated_data["hours"],
             reason=payload.validated_data["reason"],
         )
-        return _detail(request, case, status=201)
+        return detail_response(request, case, status=201)
 
 
 class CaseExtensionDecisionView(APIView):
@@ -519,7 +562,7 @@ class CaseExtensionDecisionView(APIView):
             approve=payload.validated_data["approve"],
             note=payload.validated_data["note"],
         )
-        return _detail(request, case)
+        return detail_response(request, case)
 
 
 class CategoryListView(APIView):
