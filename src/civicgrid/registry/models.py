@@ -162,7 +162,12 @@ class Landlord(models.Model):
 
 
 class Rental(models.Model):
-    """A letting of a house: landlord, period, and the group-renting (群租) flags."""
+    """A letting of a house: landlord, period, number of tenants, and the group-renting (群租) flags.
+
+    `group_reasons` holds every reason in force: the officer-recorded ones (rooms inside rooms, balcony
+    rooms, hourly letting) and `under_5m2`, which is never recorded by hand but derived from the house's
+    floor area and `tenants` whenever either changes (`registry.rentals.assess_group_renting`). A house has
+    at most one active rental; an ended one stays, with the date and reason it ended."""
 
     class GroupReason(models.TextChoices):
         UNDER_5M2 = "under_5m2", _("人均居住面积不足 5 平方米")
@@ -174,7 +179,10 @@ class Rental(models.Model):
     landlord = models.ForeignKey(Landlord, on_delete=models.PROTECT, related_name="rentals")
     start = models.DateField(_("起租日期"))
     end = models.DateField(_("到期日期"), null=True, blank=True)
+    tenants = models.PositiveSmallIntegerField(_("承租人数"), null=True, blank=True)
     active = models.BooleanField(default=True)
+    ended_on = models.DateField(_("退租日期"), null=True, blank=True)
+    end_reason = models.CharField(_("退租原因"), max_length=200, blank=True)
     group_renting = models.BooleanField(_("群租"), default=False)
     group_reasons = models.JSONField(_("群租情形"), default=list, blank=True)
     org_path = models.CharField(max_length=255, db_index=True)

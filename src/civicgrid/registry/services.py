@@ -20,7 +20,7 @@ from civicgrid.core.errors import Conflict, NotFound, ValidationFailed
 from civicgrid.core.idnumbers import DocumentType, IdNumberError, agreement_problems, parse_document, parse_resident_id
 from civicgrid.geo.models import LayerVersion
 from civicgrid.orgunits.models import Level, OrgUnit
-from civicgrid.registry import addresses
+from civicgrid.registry import addresses, rentals
 from civicgrid.registry.models import (
     Building,
     BuildingStamp,
@@ -324,6 +324,12 @@ def house_update(
         if floor_area is not None:
             locked.floor_area = floor_area
         locked.save()
+        # The under-5 m² flag of the active letting follows the floor area.
+        rental = Rental.objects.select_for_update().filter(house=locked, active=True).first()
+        if rental is not None:
+            rental.house = locked
+            _apply_group(rental, rentals.recorded_reasons(list(rental.group_reasons)))
+            rental.save(update_fields=["group_reasons", "group_renting"])
         audit_record(
             actor=actor,
             action="register.house_update",
@@ -336,73 +342,264 @@ def house_update(
     return locked
 
 
+# --- rentals and landlords ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LandlordInput:
+    """Who lets the house. A person is found in the register by document number (through the blind
+    index); one not yet registered is added when a name is given. An organisation is named by its unified
+    social credit code (GB 32100 check) and name."""
+
+    kind: str = "person"
+    id_type: str = DocumentType.RESIDENT_ID
+    id_number: str = ""
+    name: str = ""
+    phone: str = ""
+    org_name: str = ""
+    uscc: str = ""
+
+
+def _clean_reasons(reasons: list[str] | None, errors: dict[str, list[str]]) -> list[str]:
+    chosen = list(dict.fromkeys(reasons or []))
+    if rentals.UNDER_5M2 in chosen:
+        errors.setdefault("group_reasons", []).append(
+            "“人均居住面积不足 5 平方米”由系统根据建筑面积和承租人数自动判定，无需勾选"
+        )
+    unknown = [r for r in chosen if r not in Rental.GroupReason.values]
+    if unknown:
+        errors.setdefault("group_reasons", []).append(f"群租情形“{'、'.join(unknown)}”无法识别")
+    return [r for r in chosen if r in rentals.RECORDED_REASONS]
+
+
+def _check_tenants(tenants: int | None, errors: dict[str, list[str]]) -> None:
+    if tenants is not None and not 0 < tenants <= 500:
+        errors["tenants"] = ["承租人数应为 1–500 之间的整数"]
+
+
+def _landlord_clean(landlord: LandlordInput, errors: dict[str, list[str]]) -> tuple[str, Any]:
+    """Check the landlord part without writing: ("org", (uscc, name)) or ("person", Person | CleanPerson)."""
+    from civicgrid.core.idnumbers import parse_uscc
+
+    if landlord.kind == Landlord.Kind.ORGANISATION:
+        uscc = ""
+        try:
+            uscc = parse_uscc(landlord.uscc, field="landlord_uscc")
+        except IdNumberError as exc:
+            errors["landlord_uscc"] = [str(exc.message)]
+        if not landlord.org_name.strip():
+            errors["landlord_org_name"] = ["单位房东需填写单位名称"]
+        elif len(landlord.org_name.strip()) > 120:
+            errors["landlord_org_name"] = ["单位名称过长（最多 120 字）"]
+        return "org", (uscc, landlord.org_name.strip())
+    if landlord.kind != Landlord.Kind.PERSON:
+        errors["landlord_kind"] = ["请选择房东类型（个人或单位）"]
+        return "person", None
+    id_type = landlord.id_type or DocumentType.RESIDENT_ID
+    if id_type not in DocumentType.values:
+        errors["landlord_id_type"] = [f"证件类型“{landlord.id_type}”无法识别"]
+        return "person", None
+    try:
+        number = parse_document(id_type, landlord.id_number, field="landlord_id_number")
+    except IdNumberError as exc:
+        errors["landlord_id_number"] = [str(exc.message)]
+        return "person", None
+    found = find_person(id_type=id_type, id_number=number)
+    if found is not None:
+        return "person", found  # a registered person is used as registered: nothing of theirs is changed
+    if not landlord.name.strip():
+        errors["landlord_name"] = ["登记簿中没有该证件号码的人员：如房东尚未登记，请填写房东姓名"]
+        return "person", None
+    try:
+        clean = clean_person(PersonInput(id_type=id_type, id_number=number, name=landlord.name, phone=landlord.phone))
+    except ValidationFailed as exc:
+        errors.update({f"landlord_{k}": v for k, v in exc.fields.items()})
+        return "person", None
+    return "person", clean
+
+
+def _landlord_save(kind: str, value: Any) -> Landlord:
+    if kind == "org":
+        uscc, name = value
+        landlord, created = Landlord.objects.get_or_create(
+            uscc=uscc, defaults={"kind": Landlord.Kind.ORGANISATION, "org_name": name}
+        )
+        if not created and landlord.org_name != name:
+            landlord.org_name = name  # the organisation's current name, as the officer read it
+            landlord.save(update_fields=["org_name"])
+        return landlord
+    person = value if isinstance(value, Person) else _upsert_person(value)[0]
+    landlord, _created = Landlord.objects.get_or_create(person=person, defaults={"kind": Landlord.Kind.PERSON})
+    return landlord
+
+
+def _landlord_from_legacy(
+    landlord_person: PersonInput | None, landlord_org_name: str, landlord_uscc: str
+) -> LandlordInput | None:
+    if landlord_uscc or landlord_org_name:
+        return LandlordInput(kind=Landlord.Kind.ORGANISATION, org_name=landlord_org_name, uscc=landlord_uscc)
+    if landlord_person is not None:
+        return LandlordInput(
+            kind=Landlord.Kind.PERSON,
+            id_type=landlord_person.id_type,
+            id_number=landlord_person.id_number,
+            name=landlord_person.name,
+            phone=landlord_person.phone,
+        )
+    return None
+
+
+def _rental_snapshot(rental: Rental) -> dict[str, Any]:
+    return {
+        "start": str(rental.start),
+        "end": str(rental.end) if rental.end else None,
+        "tenants": rental.tenants,
+        "group_reasons": list(rental.group_reasons),
+    }
+
+
 def rental_register(
     *,
     actor: Any,
     house: House,
     start: dt.date,
+    landlord: LandlordInput | None = None,
+    end: dt.date | None = None,
+    tenants: int | None = None,
+    group_reasons: list[str] | None = None,
     landlord_person: PersonInput | None = None,
     landlord_org_name: str = "",
     landlord_uscc: str = "",
-    end: dt.date | None = None,
-    group_reasons: list[str] | None = None,
 ) -> Rental:
-    """Register (or replace) the letting of a house, with its landlord and group-renting flags."""
-    from civicgrid.core.idnumbers import parse_uscc
-
+    """Register the letting of a house: landlord, period, tenants and the recorded group-renting reasons
+    (the under-5 m² one is derived). A house has one active rental: end it before registering another.
+    (`landlord_person`/`landlord_org_name`/`landlord_uscc` are the older way of naming the landlord.)"""
     _community(actor, house.building.community, "register.rental", Capability.REGISTER_RESIDENTS)
+    landlord = landlord or _landlord_from_legacy(landlord_person, landlord_org_name, landlord_uscc)
     errors: dict[str, list[str]] = {}
-    reasons = list(dict.fromkeys(group_reasons or []))
-    unknown = [r for r in reasons if r not in Rental.GroupReason.values]
-    if unknown:
-        errors["group_reasons"] = [f"群租情形“{'、'.join(unknown)}”无法识别"]
+    recorded = _clean_reasons(group_reasons, errors)
+    _check_tenants(tenants, errors)
     if end is not None and end < start:
         errors["end"] = ["到期日期不能早于起租日期"]
-    if landlord_person is None and not landlord_uscc:
-        errors["landlord"] = ["请填写房东（个人证件或单位统一社会信用代码）"]
-    uscc = ""
-    if landlord_uscc:
-        try:
-            uscc = parse_uscc(landlord_uscc)
-        except IdNumberError as exc:
-            errors["landlord_uscc"] = [str(exc)]
-        if not landlord_org_name.strip():
-            errors["landlord_org_name"] = ["单位房东需填写单位名称"]
-    clean = None
-    if landlord_person is not None and not landlord_uscc:
-        try:
-            clean = clean_person(landlord_person)
-        except ValidationFailed as exc:
-            errors.update({f"landlord.{k}": v for k, v in exc.fields.items()})
+    kind, value = "person", None
+    if landlord is None:
+        errors["landlord"] = ["请填写房东（个人证件号码，或单位统一社会信用代码）"]
+    else:
+        kind, value = _landlord_clean(landlord, errors)
+    if errors:
+        raise ValidationFailed(fields=errors)
+    try:
+        with transaction.atomic():
+            locked = House.objects.select_for_update().get(pk=house.pk)
+            if Rental.objects.filter(house=locked, active=True).exists():
+                raise Conflict("该房屋已有有效的出租登记：请修改现有登记，或先办理退租再登记新的出租")
+            owner = _landlord_save(kind, value)
+            assessment = rentals.assess_group_renting(floor_area=locked.floor_area, tenants=tenants)
+            reasons = rentals.group_reasons(recorded=recorded, assessment=assessment)
+            rental = Rental.objects.create(
+                house=locked,
+                landlord=owner,
+                start=start,
+                end=end,
+                tenants=tenants,
+                group_renting=bool(reasons),
+                group_reasons=reasons,
+                org_path=locked.org_path,
+            )
+            if locked.use not in (HouseUse.RENTED, HouseUse.MIXED, HouseUse.THREE_IN_ONE):
+                House.objects.filter(pk=locked.pk).update(use=HouseUse.RENTED)
+            audit_record(
+                actor=actor,
+                action="register.rental",
+                target=rental,
+                detail={"landlord": owner.kind, **_rental_snapshot(rental)},
+            )
+    except IntegrityError:
+        raise Conflict("该房屋的出租登记刚被他人修改，请刷新后重试") from None
+    return rental
+
+
+_UNSET: Any = object()
+
+
+def rental_update(
+    *,
+    actor: Any,
+    rental: Rental,
+    start: dt.date | None = None,
+    end: dt.date | None = _UNSET,
+    tenants: int | None = _UNSET,
+    group_reasons: list[str] | None = None,
+) -> Rental:
+    """Change an active rental's period, tenants or recorded reasons; the derived flag is recomputed.
+    An argument left out keeps its value (`end=None` makes the letting open-ended)."""
+    _community(actor, rental.house.building.community, "register.rental_update", Capability.REGISTER_RESIDENTS)
+    errors: dict[str, list[str]] = {}
+    recorded = _clean_reasons(group_reasons, errors) if group_reasons is not None else None
+    if tenants is not _UNSET:
+        _check_tenants(tenants, errors)
     if errors:
         raise ValidationFailed(fields=errors)
     with transaction.atomic():
-        if clean is not None:
-            person, _changed = _upsert_person(clean)
-            landlord, _ = Landlord.objects.get_or_create(person=person, defaults={"kind": Landlord.Kind.PERSON})
-        else:
-            landlord, _ = Landlord.objects.get_or_create(
-                uscc=uscc, defaults={"kind": Landlord.Kind.ORGANISATION, "org_name": landlord_org_name.strip()}
-            )
-        Rental.objects.filter(house=house, active=True).update(active=False)
-        rental = Rental.objects.create(
-            house=house,
-            landlord=landlord,
-            start=start,
-            end=end,
-            group_renting=bool(reasons),
-            group_reasons=reasons,
-            org_path=house.org_path,
-        )
-        if house.use not in (HouseUse.RENTED, HouseUse.MIXED, HouseUse.THREE_IN_ONE):
-            House.objects.filter(pk=house.pk).update(use=HouseUse.RENTED)
+        locked = Rental.objects.select_for_update(of=("self",)).select_related("house").get(pk=rental.pk)
+        if not locked.active:
+            raise Conflict("该出租登记已退租，不能修改")
+        before = _rental_snapshot(locked)
+        if start is not None:
+            locked.start = start
+        if end is not _UNSET:
+            locked.end = end
+        if tenants is not _UNSET:
+            locked.tenants = tenants
+        if locked.end is not None and locked.end < locked.start:
+            raise ValidationFailed(fields={"end": ["到期日期不能早于起租日期"]})
+        if recorded is None:
+            recorded = rentals.recorded_reasons(list(locked.group_reasons))
+        _apply_group(locked, recorded)
+        locked.save()
         audit_record(
             actor=actor,
-            action="register.rental",
-            target=rental,
-            detail={"landlord": landlord.kind, "group_renting": reasons},
+            action="register.rental_update",
+            target=locked,
+            detail={"before": before, "after": _rental_snapshot(locked)},
         )
-    return rental
+    return locked
+
+
+def _apply_group(rental: Rental, recorded: list[str]) -> None:
+    assessment = rentals.assess_group_renting(floor_area=rental.house.floor_area, tenants=rental.tenants)
+    rental.group_reasons = rentals.group_reasons(recorded=recorded, assessment=assessment)
+    rental.group_renting = bool(rental.group_reasons)
+
+
+def rental_end(*, actor: Any, rental: Rental, on: dt.date | None = None, reason: str = "") -> Rental:
+    """退租: the letting ended on a date, for a reason. The record stays, inactive."""
+    _community(actor, rental.house.building.community, "register.rental_end", Capability.REGISTER_RESIDENTS)
+    on = on or timezone.localdate()
+    errors: dict[str, list[str]] = {}
+    if not reason.strip():
+        errors["reason"] = ["请填写退租原因（如：租约到期）"]
+    if on > timezone.localdate():
+        errors["on"] = ["退租日期不能晚于今天"]
+    if errors:
+        raise ValidationFailed(fields=errors)
+    with transaction.atomic():
+        locked = Rental.objects.select_for_update(of=("self",)).get(pk=rental.pk)
+        if not locked.active:
+            raise Conflict("该出租登记已退租")
+        if on < locked.start:
+            raise ValidationFailed(fields={"on": [f"退租日期不能早于起租日期（{locked.start}）"]})
+        locked.active = False
+        locked.ended_on = on
+        locked.end_reason = reason.strip()[:200]
+        locked.save(update_fields=["active", "ended_on", "end_reason"])
+        audit_record(
+            actor=actor,
+            action="register.rental_end",
+            target=locked,
+            detail={"on": str(on), "reason": locked.end_reason},
+        )
+    return locked
 
 
 # --- residence: register, update, cancel --------------------------------------------------------------
@@ -536,6 +733,7 @@ def residence_update(
                 changed["phone"] = person.phone_masked
         if changed:
             person.save()
+        locked.person = person  # the record returned shows the person as now saved
         locked.updated_on = on
         locked.version += 1
         locked.save(update_fields=["updated_on", "version"])

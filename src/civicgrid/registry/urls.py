@@ -15,4 +15,9 @@ urlpatterns = [
     path("register/residences/<int:record_id>/cancel/", views.residence_cancel, name="residence-cancel"),
     path("register/persons/<int:person_id>/", views.person, name="person"),
     path("register/persons/<int:person_id>/reveal/", views.person_reveal, name="person-reveal"),
+    path("register/houses/<int:house_id>/rental/", views.rental_register, name="rental-register"),
+    path("register/rentals/", views.rental_list, name="rentals"),
+    path("register/rentals/<int:rental_id>/update/", views.rental_update, name="rental-update"),
+    path("register/rentals/<int:rental_id>/end/", views.rental_end, name="rental-end"),
+    path("register/export/", views.export, name="export"),
 ]

@@ -24,7 +24,9 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -41,8 +43,8 @@ from civicgrid.core.errors import Conflict, DomainError, NotFound, PermissionDen
 from civicgrid.core.idnumbers import DocumentType, IdNumberError, parse_document
 from civicgrid.geo.crs import in_china_point
 from civicgrid.orgunits.models import Level, OrgUnit
-from civicgrid.registry import selectors, services
-from civicgrid.registry.models import House, HouseUse, Person, Rental, ResidenceAction, ResidenceRecord
+from civicgrid.registry import exports, rentals, selectors, services
+from civicgrid.registry.models import House, HouseUse, Landlord, Person, Rental, ResidenceAction, ResidenceRecord
 
 SEARCH_LIMIT = 50
 _LONG_DIGITS = re.compile(r"\d{7,}")  # a phone or identity number: never pushed into the address bar
@@ -70,6 +72,19 @@ UPDATE_FIELDS = ("phone", "employer", "permit_status", "on")
 CANCEL_FIELDS = ("reason", "on")
 EXCEPTION_FIELDS = ("id_type", "id_number", "reason", "on")
 REVEAL_FIELDS = ("field", "reason")
+LANDLORD_FIELDS = (
+    "landlord_kind",
+    "landlord_id_type",
+    "landlord_id_number",
+    "landlord_name",
+    "landlord_phone",
+    "landlord_org_name",
+    "landlord_uscc",
+)
+RENTAL_UPDATE_FIELDS = ("start", "end", "tenants")
+RENTAL_FIELDS = (*LANDLORD_FIELDS, *RENTAL_UPDATE_FIELDS)
+RENTAL_END_FIELDS = ("reason", "on")
+EXPORT_FIELDS = ("scope", "q", "house", "community", "format", "reason")
 
 FIELD_LABELS: dict[str, Any] = {
     "name": gettext_lazy("姓名"),
@@ -155,6 +170,20 @@ def _date(state: FormState, name: str) -> dt.date | None:
     if value > timezone.localdate():
         state.add(name, _("日期不能晚于今天"))
     return value
+
+
+def _any_date(state: FormState, name: str, *, required: bool = False) -> dt.date | None:
+    """A date that may lie in the future (a letting's term)."""
+    raw = state.values.get(name, "")
+    if not raw:
+        if required:
+            state.add(name, _("请填写日期"))
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        state.add(name, _("日期格式应为 YYYY-MM-DD"))
+        return None
 
 
 def _int(state: FormState, name: str, *, maximum: int) -> int | None:
@@ -320,7 +349,7 @@ def _is_identifier(q: str) -> bool:
 
 def _search_url(q: str) -> str:
     base = reverse("registry:search")
-    if not q or _LONG_DIGITS.search(q):
+    if not q or _LONG_DIGITS.search(q) or selectors.looks_like_document(q):
         return base
     return f"{base}?{urlencode({'q': q})}"
 
@@ -360,6 +389,10 @@ def search(request: HttpRequest) -> HttpResponse:
         "limit": SEARCH_LIMIT,
         "identifier": bool(q) and _is_identifier(q),
         "can_register": has_capability(user, Capability.REGISTER_RESIDENTS),
+        "can_reveal": has_capability(user, Capability.REVEAL_PERSONAL_INFO),
+        "export": FormState(values={"format": "csv", "reason": ""}),
+        # A name or address search can be exported; an identity or phone number is never echoed into the page.
+        "exportable": bool(q) and not _is_identifier(q) and not selectors.looks_like_document(q),
     }
     if request.headers.get("HX-Request"):
         response = render(request, "registry/_search_results.html", context)
@@ -414,9 +447,34 @@ def action_summary(action: ResidenceAction) -> str:
     return ""
 
 
-def _active_rental(house: House) -> Rental | None:
-    # A read that belongs in registry.selectors (house_rental_active); kept here until it exists there.
-    return house.rentals.filter(active=True).select_related("landlord", "landlord__person").first()
+def _reasons(post: QueryDict) -> list[str]:
+    return [r for r in post.getlist("group_reasons") if r]
+
+
+def _rental_values(rental: Rental) -> dict[str, str]:
+    return {
+        "start": rental.start.isoformat(),
+        "end": rental.end.isoformat() if rental.end else "",
+        "tenants": str(rental.tenants or ""),
+        "group_reasons": ",".join(rentals.recorded_reasons(list(rental.group_reasons))),
+    }
+
+
+def landlord_shown(landlord: Landlord) -> dict[str, str]:
+    """The landlord as shown anywhere: a person masked (name, document, phone), an organisation in full."""
+    if landlord.kind == Landlord.Kind.ORGANISATION or landlord.person is None:
+        return {"kind": landlord.kind, "name": landlord.org_name, "document": landlord.uscc, "phone": ""}
+    person = landlord.person
+    return {
+        "kind": landlord.kind,
+        "name": pii.mask_name(person.name),
+        "document": person.id_masked,
+        "phone": person.phone_masked,
+    }
+
+
+def _reason_labels(rental: Rental) -> list[str]:
+    return [str(Rental.GroupReason(r).label) for r in rental.group_reasons if r in Rental.GroupReason.values]
 
 
 def _render_house(
@@ -449,10 +507,17 @@ def _render_house(
     exception = states.pop("exception", None) or FormState(
         values={"id_type": DocumentType.RESIDENT_ID, "id_number": "", "reason": "", "on": today}
     )
+    states_export = states.pop("export", None) or FormState(values={"format": "csv", "reason": ""})
+    rental = selectors.house_rental_active(house=house)
+    rental_new = states.pop("rental", None) or FormState(
+        values={"landlord_kind": Landlord.Kind.PERSON, "landlord_id_type": DocumentType.RESIDENT_ID, "start": today}
+    )
+    rental_edit = rental_end = None
+    if rental is not None:  # else a refused edit of a rental ended meanwhile: its messages on top
+        rental_edit = states.pop("rental-update", None) or FormState(values=_rental_values(rental))
+        rental_end = states.pop("rental-end", None) or FormState(values={"reason": "", "on": today})
     # A form whose record is no longer listed (e.g. cancelled meanwhile by someone else): its messages on top.
     page_errors = [message for state in states.values() for message in state.messages()]
-    rental = _active_rental(house)
-    landlord = rental.landlord if rental else None
     community = house.building.community
     return render(
         request,
@@ -467,8 +532,24 @@ def _render_house(
             "former": former,
             "history": history,
             "rental": rental,
-            "landlord": landlord,
-            "landlord_name": pii.mask_name(landlord.person.name) if landlord and landlord.person else "",
+            "landlord": landlord_shown(rental.landlord) if rental else None,
+            "rental_reasons": _reason_labels(rental) if rental else [],
+            "assessment": rentals.assess_group_renting(floor_area=house.floor_area, tenants=rental.tenants)
+            if rental
+            else None,
+            "past_rentals": [
+                {"rental": r, "landlord": landlord_shown(r.landlord)} for r in selectors.house_rentals_past(house=house)
+            ],
+            "rental_new": rental_new,
+            "rental_edit": rental_edit,
+            "rental_end": rental_end,
+            "landlord_kinds": Landlord.Kind.choices,
+            "recorded_reasons": [
+                (c, label) for c, label in Rental.GroupReason.choices if c in rentals.RECORDED_REASONS
+            ],
+            "area_threshold": rentals.area_per_person_threshold(),
+            "export": states_export,
+            "can_reveal": has_capability(user, Capability.REVEAL_PERSONAL_INFO),
             "arrival": arrival,
             "exception": exception,
             "page_errors": page_errors,
@@ -809,3 +890,180 @@ def person_reveal(request: HttpRequest, person_id: int) -> HttpResponse:
         response = _render_person(request, person_, reveal=fresh, revealed=revealed)
     response["Cache-Control"] = "no-store"
     return response
+
+
+# --- rentals ------------------------------------------------------------------------------------------
+
+
+def _landlord_input(state: FormState) -> services.LandlordInput:
+    v = state.values
+    return services.LandlordInput(
+        kind=v["landlord_kind"] or Landlord.Kind.PERSON,
+        id_type=v["landlord_id_type"] or DocumentType.RESIDENT_ID,
+        id_number=v["landlord_id_number"],
+        name=v["landlord_name"],
+        phone=v["landlord_phone"],
+        org_name=v["landlord_org_name"],
+        uscc=v["landlord_uscc"],
+    )
+
+
+@login_required
+@require_POST
+def rental_register(request: HttpRequest, house_id: int) -> HttpResponse:
+    """出租登记: the landlord (a person found by document number, or an organisation by USCC), the term,
+    the tenants and the group-renting reasons an officer found."""
+    user = _user(request)
+    house_ = selectors.house_get(actor=user, house_id=house_id)
+    require(user, Capability.REGISTER_RESIDENTS, action="register.rental", unit=house_.building.community)
+    state = FormState(values=_values(request.POST, RENTAL_FIELDS), open=True)
+    reasons = _reasons(request.POST)
+    state.values["group_reasons"] = ",".join(reasons)
+    start = _any_date(state, "start", required=True)
+    end = _any_date(state, "end")
+    tenants = _int(state, "tenants", maximum=500)
+    status = 400
+    if state.has_errors or start is None:
+        state.invalid()
+    else:
+        try:
+            services.rental_register(
+                actor=user,
+                house=house_,
+                landlord=_landlord_input(state),
+                start=start,
+                end=end,
+                tenants=tenants,
+                group_reasons=reasons,
+            )
+        except (ValidationFailed, Conflict, NotFound) as exc:
+            state.fail(exc, (*RENTAL_FIELDS, "group_reasons"))
+            status = exc.status
+        else:
+            messages.success(request, _("已登记出租：%(house)s") % {"house": house_})
+            return redirect("registry:house", house_id=house_.pk)
+    return _render_house(request, house_, states={"rental": state}, status=status)
+
+
+@login_required
+@require_POST
+def rental_update(request: HttpRequest, rental_id: int) -> HttpResponse:
+    """Change the term, the number of tenants or the recorded group-renting reasons."""
+    user = _user(request)
+    rental = selectors.rental_get(actor=user, rental_id=rental_id)
+    require(user, Capability.REGISTER_RESIDENTS, action="register.rental_update", unit=rental.house.building.community)
+    state = FormState(values=_values(request.POST, RENTAL_UPDATE_FIELDS), open=True)
+    reasons = _reasons(request.POST)
+    state.values["group_reasons"] = ",".join(reasons)
+    start = _any_date(state, "start", required=True)
+    end = _any_date(state, "end")
+    tenants = _int(state, "tenants", maximum=500)
+    status = 400
+    if state.has_errors:
+        state.invalid()
+    else:
+        try:
+            services.rental_update(
+                actor=user, rental=rental, start=start, end=end, tenants=tenants, group_reasons=reasons
+            )
+        except (ValidationFailed, Conflict, NotFound) as exc:
+            state.fail(exc, (*RENTAL_UPDATE_FIELDS, "group_reasons"))
+            status = exc.status
+        else:
+            messages.success(request, _("已修改出租登记"))
+            return redirect("registry:house", house_id=rental.house_id)
+    house_ = selectors.house_get(actor=user, house_id=rental.house_id)
+    return _render_house(request, house_, states={"rental-update": state}, status=status)
+
+
+@login_required
+@require_POST
+def rental_end(request: HttpRequest, rental_id: int) -> HttpResponse:
+    """退租: the date and the reason; the rental stays in the house's history."""
+    user = _user(request)
+    rental = selectors.rental_get(actor=user, rental_id=rental_id)
+    require(user, Capability.REGISTER_RESIDENTS, action="register.rental_end", unit=rental.house.building.community)
+    state = FormState(values=_values(request.POST, RENTAL_END_FIELDS), open=True)
+    on = _date(state, "on")
+    if not state.values["reason"]:
+        state.add("reason", _("请填写退租原因（如：租约到期）"))
+    status = 400
+    if state.has_errors:
+        state.invalid()
+    else:
+        try:
+            services.rental_end(actor=user, rental=rental, on=on, reason=state.values["reason"])
+        except (ValidationFailed, Conflict, NotFound) as exc:
+            state.fail(exc, RENTAL_END_FIELDS)
+            status = exc.status
+        else:
+            messages.success(request, _("已办理退租：%(house)s") % {"house": rental.house})
+            return redirect("registry:house", house_id=rental.house_id)
+    house_ = selectors.house_get(actor=user, house_id=rental.house_id)
+    return _render_house(request, house_, states={"rental-end": state}, status=status)
+
+
+@login_required
+def rental_list(request: HttpRequest) -> HttpResponse:
+    """出租房屋: the active rentals of the user's area, group renting first if asked, landlords masked."""
+    user = _user(request)
+    group = request.GET.get("group", "")
+    queryset = selectors.rentals_visible(actor=user, group_renting=True if group == "1" else None)
+    page = Paginator(queryset, 50).get_page(request.GET.get("page"))
+    rows = [
+        {
+            "rental": r,
+            "landlord": landlord_shown(r.landlord),
+            "reasons": _reason_labels(r),
+            "assessment": rentals.assess_group_renting(floor_area=r.house.floor_area, tenants=r.tenants),
+        }
+        for r in page.object_list
+    ]
+    return render(request, "registry/rentals.html", {"rows": rows, "page": page, "group": group == "1"})
+
+
+# --- exports ------------------------------------------------------------------------------------------
+
+
+def _export_page(request: HttpRequest, state: FormState, *, status: int = 200) -> HttpResponse:
+    user = _user(request)
+    return render(
+        request,
+        "registry/export.html",
+        {
+            "f": state,
+            "communities": _communities(user),
+            "can_reveal": has_capability(user, Capability.REVEAL_PERSONAL_INFO),
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def export(request: HttpRequest) -> HttpResponseBase:
+    """导出: a search result, a house's or a community's residents, as CSV or XLSX. Masked unless the user
+    asks for the full numbers, has the permission and gives a reason (audited with the number of rows).
+    Posted, so that a searched identity number never goes into a URL."""
+    user = _user(request)
+    if request.method == "GET":
+        if not has_capability(user, Capability.VIEW_REGISTER):
+            raise PermissionDenied()
+        return _export_page(request, FormState(values={"scope": "community", "format": "csv", "reason": ""}))
+    state = FormState(values=_values(request.POST, EXPORT_FIELDS), open=True)
+    v = state.values
+    house_id = int(v["house"]) if v["house"].isdigit() else None
+    unmasked = request.POST.get("unmasked") == "1"
+    try:
+        source = exports.export_source(
+            actor=user, scope=v["scope"] or "community", q=v["q"], house_id=house_id, community=v["community"]
+        )
+        return exports.export_response(
+            actor=user, source=source, fmt=v["format"] or "csv", unmasked=unmasked, reason=v["reason"]
+        )
+    except ValidationFailed as exc:  # a refusal (403) or a missing house (404) is the error page
+        state.fail(exc, EXPORT_FIELDS)
+        if v["scope"] == "house" and house_id is not None:
+            house_ = selectors.house_get(actor=user, house_id=house_id)
+            return _render_house(request, house_, states={"export": state}, status=exc.status)
+        return _export_page(request, state, status=exc.status)

@@ -15,6 +15,8 @@ NAVIGATION: list[tuple[str, Any, Capability | tuple[Capability, ...] | None]] = 
     ("web:home", _("工作台"), None),
     ("events:workbench", _("网格事件"), Capability.VIEW_EVENTS),
     ("registry:search", _("实有人口房屋"), Capability.VIEW_REGISTER),
+    ("registry:rentals", _("出租房屋"), Capability.VIEW_REGISTER),
+    ("registry:export", _("人口导出"), Capability.VIEW_REGISTER),
     ("registry_imports:list", _("批量导入"), Capability.IMPORT_REGISTER),
     ("quality:issues", _("数据质量"), Capability.WORK_QUALITY_QUEUES),
     ("quality:spotchecks", _("抽查"), (Capability.RECORD_SPOT_CHECKS, Capability.DRAW_SPOT_CHECKS)),

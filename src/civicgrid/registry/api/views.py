@@ -1,19 +1,24 @@
-"""Register API: search, houses, persons, residence lifecycle, reveal. Area-scoped; one error shape."""
+"""Register API: search, houses, persons, residence lifecycle, reveal, rentals, exports. Area-scoped; one error
+shape; personal information masked except through the audited reveal and unmasked export."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from django.http.response import HttpResponseBase
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from civicgrid.accounts.selectors import orgunit_get_visible
+from civicgrid.core import pii
+from civicgrid.core.api import Pagination
 from civicgrid.core.idnumbers import DocumentType
-from civicgrid.registry import selectors, services
-from civicgrid.registry.models import House, HouseUse, Person, ResidenceAction, ResidenceRecord
+from civicgrid.registry import exports, rentals, selectors, services
+from civicgrid.registry.models import House, HouseUse, Landlord, Person, Rental, ResidenceAction, ResidenceRecord
 
 
 class PersonSerializer(serializers.ModelSerializer[Person]):
@@ -305,3 +310,233 @@ class ResidenceCancelView(APIView):
             txn_id=data.get("txn_id"),
         )
         return Response(ResidenceSerializer(record).data)
+
+
+# --- rentals and landlords ----------------------------------------------------------------------------
+
+
+class GroupReasonSerializer(serializers.Serializer[Any]):
+    code = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named "label" in the API
+
+
+class LandlordOutSerializer(serializers.Serializer[Any]):
+    kind = serializers.ChoiceField(choices=Landlord.Kind.choices)
+    name = serializers.CharField(help_text="个人房东姓名脱敏（张*），单位房东为单位名称")
+    document = serializers.CharField(help_text="个人为脱敏证件号码，单位为统一社会信用代码")
+    phone_masked = serializers.CharField(allow_blank=True)
+
+
+class RentalSerializer(serializers.ModelSerializer[Rental]):
+    """The landlord is masked like every person: the name keeps the surname, the document is masked."""
+
+    house_id = serializers.IntegerField(read_only=True)
+    landlord = serializers.SerializerMethodField()
+    group_reasons = serializers.SerializerMethodField()
+    area_per_person = serializers.SerializerMethodField(help_text="人均居住面积（㎡），无法判定时为 null")
+    group_explanation = serializers.SerializerMethodField(help_text="人均面积判定的依据")
+
+    class Meta:
+        model = Rental
+        fields = [
+            "id",
+            "house_id",
+            "landlord",
+            "start",
+            "end",
+            "tenants",
+            "active",
+            "ended_on",
+            "end_reason",
+            "group_renting",
+            "group_reasons",
+            "area_per_person",
+            "group_explanation",
+        ]
+
+    @extend_schema_field(LandlordOutSerializer)
+    def get_landlord(self, rental: Rental) -> dict[str, str]:
+        landlord = rental.landlord
+        if landlord.kind == Landlord.Kind.ORGANISATION or landlord.person is None:
+            return {"kind": landlord.kind, "name": landlord.org_name, "document": landlord.uscc, "phone_masked": ""}
+        person = landlord.person
+        return {
+            "kind": landlord.kind,
+            "name": pii.mask_name(person.name),
+            "document": person.id_masked,
+            "phone_masked": person.phone_masked,
+        }
+
+    @extend_schema_field(GroupReasonSerializer(many=True))
+    def get_group_reasons(self, rental: Rental) -> list[dict[str, str]]:
+        return [
+            {"code": r, "label": str(Rental.GroupReason(r).label)}
+            for r in rental.group_reasons
+            if r in Rental.GroupReason.values
+        ]
+
+    def _assessment(self, rental: Rental) -> rentals.GroupAssessment:
+        return rentals.assess_group_renting(floor_area=rental.house.floor_area, tenants=rental.tenants)
+
+    @extend_schema_field(OpenApiTypes.DECIMAL)
+    def get_area_per_person(self, rental: Rental) -> str | None:
+        per_person = self._assessment(rental).per_person
+        return None if per_person is None else str(per_person)
+
+    def get_group_explanation(self, rental: Rental) -> str:
+        return self._assessment(rental).explanation()
+
+
+class LandlordInputSerializer(serializers.Serializer[Any]):
+    kind = serializers.ChoiceField(choices=Landlord.Kind.choices, default=Landlord.Kind.PERSON)
+    id_type = serializers.ChoiceField(choices=DocumentType.choices, default=DocumentType.RESIDENT_ID)
+    id_number = serializers.CharField(
+        max_length=40, required=False, allow_blank=True, default="", help_text="个人房东：按证件号码在登记簿中查找"
+    )
+    name = serializers.CharField(
+        max_length=60, required=False, allow_blank=True, default="", help_text="个人房东尚未登记时填写"
+    )
+    phone = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    org_name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    uscc = serializers.CharField(
+        max_length=30, required=False, allow_blank=True, default="", help_text="单位房东的统一社会信用代码"
+    )
+
+
+_REASON_CHOICES = [(c, label) for c, label in Rental.GroupReason.choices if c in rentals.RECORDED_REASONS]
+
+
+class RentalRegisterSerializer(serializers.Serializer[Any]):
+    landlord = LandlordInputSerializer()
+    start = serializers.DateField()
+    end = serializers.DateField(required=False, allow_null=True, default=None)
+    tenants = serializers.IntegerField(required=False, allow_null=True, default=None)
+    group_reasons = serializers.ListField(
+        child=serializers.ChoiceField(choices=_REASON_CHOICES),
+        required=False,
+        default=list,
+        help_text="工作人员核实的群租情形；人均面积不足 5 ㎡由系统自动判定",
+    )
+
+
+class RentalUpdateSerializer(serializers.Serializer[Any]):
+    start = serializers.DateField(required=False)
+    end = serializers.DateField(required=False, allow_null=True)
+    tenants = serializers.IntegerField(required=False, allow_null=True)
+    group_reasons = serializers.ListField(child=serializers.ChoiceField(choices=_REASON_CHOICES), required=False)
+
+
+class RentalEndSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(allow_blank=True, default="")
+    on = serializers.DateField(required=False, allow_null=True, default=None)
+
+
+class HouseRentalView(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "HouseRentals",
+            {"active": RentalSerializer(allow_null=True), "past": RentalSerializer(many=True)},
+        ),
+        summary="房屋的出租登记（有效的和已退租的）",
+    )
+    def get(self, request: Request, house_id: int) -> Response:
+        house = selectors.house_get(actor=request.user, house_id=house_id)
+        active = selectors.house_rental_active(house=house)
+        return Response(
+            {
+                "active": RentalSerializer(active).data if active else None,
+                "past": RentalSerializer(selectors.house_rentals_past(house=house), many=True).data,
+            }
+        )
+
+    @extend_schema(request=RentalRegisterSerializer, responses={201: RentalSerializer}, summary="出租登记")
+    def post(self, request: Request, house_id: int) -> Response:
+        house = selectors.house_get(actor=request.user, house_id=house_id)
+        payload = RentalRegisterSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        rental = services.rental_register(
+            actor=request.user,
+            house=house,
+            landlord=services.LandlordInput(**data["landlord"]),
+            start=data["start"],
+            end=data["end"],
+            tenants=data["tenants"],
+            group_reasons=data["group_reasons"],
+        )
+        return Response(
+            RentalSerializer(selectors.rental_get(actor=request.user, rental_id=rental.pk)).data, status=201
+        )
+
+
+class RentalListView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("group_renting", bool, description="只列出（或排除）群租")],
+        responses=RentalSerializer(many=True),
+        summary="辖区内有效的出租登记",
+    )
+    def get(self, request: Request) -> Response:
+        flag = request.query_params.get("group_renting") or ""
+        group = None if not flag else flag.lower() in ("1", "true", "yes")
+        queryset = selectors.rentals_visible(actor=request.user, group_renting=group)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(RentalSerializer(page, many=True).data)
+
+
+class RentalUpdateView(APIView):
+    @extend_schema(request=RentalUpdateSerializer, responses=RentalSerializer, summary="修改出租登记")
+    def post(self, request: Request, rental_id: int) -> Response:
+        rental = selectors.rental_get(actor=request.user, rental_id=rental_id)
+        payload = RentalUpdateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        changes = dict(payload.validated_data)
+        rental = services.rental_update(actor=request.user, rental=rental, **changes)
+        return Response(RentalSerializer(selectors.rental_get(actor=request.user, rental_id=rental.pk)).data)
+
+
+class RentalEndView(APIView):
+    @extend_schema(request=RentalEndSerializer, responses=RentalSerializer, summary="退租")
+    def post(self, request: Request, rental_id: int) -> Response:
+        rental = selectors.rental_get(actor=request.user, rental_id=rental_id)
+        payload = RentalEndSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        rental = services.rental_end(actor=request.user, rental=rental, on=data["on"], reason=data["reason"])
+        return Response(RentalSerializer(selectors.rental_get(actor=request.user, rental_id=rental.pk)).data)
+
+
+# --- exports ------------------------------------------------------------------------------------------
+
+
+class ExportSerializer(serializers.Serializer[Any]):
+    scope = serializers.ChoiceField(choices=[(s, s) for s in exports.SCOPES], help_text="search | house | community")
+    q = serializers.CharField(required=False, allow_blank=True, default="", help_text="scope=search 时的查询内容")
+    house = serializers.IntegerField(required=False, allow_null=True, default=None)
+    community = serializers.CharField(required=False, allow_blank=True, default="", help_text="社区/村代码")
+    format = serializers.ChoiceField(choices=[("csv", "CSV"), ("xlsx", "XLSX")], default="csv")
+    unmasked = serializers.BooleanField(
+        required=False, default=False, help_text="导出完整证件号码和电话：需查看完整信息权限和事由，记入审计"
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ExportView(APIView):
+    @extend_schema(
+        request=ExportSerializer,
+        responses={
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            (200, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"): OpenApiTypes.BINARY,
+        },
+        summary="导出人员（默认脱敏；完整导出需权限和事由，记入审计）",
+    )
+    def post(self, request: Request) -> HttpResponseBase:
+        payload = ExportSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        source = exports.export_source(
+            actor=request.user, scope=data["scope"], q=data["q"], house_id=data["house"], community=data["community"]
+        )
+        return exports.export_response(
+            actor=request.user, source=source, fmt=data["format"], unmasked=data["unmasked"], reason=data["reason"]
+        )
