@@ -295,8 +295,13 @@ def test_the_whole_loop_through_the_case_page(loop):
     assert "已清运完毕" in body and "现场已清理干净" in body and loop.department.name in body
     assert body.count('data-testid="step-time"') == 5  # file, dispatch, accept, handle, verify: used / limit
     assert "时限 1 工作小时" in body
-    assert 'data-testid="do-reopen"' in body  # a supervisor may reopen a closed case
+    # Reopening is not an ordinary move: only a pending request from a negative evaluation is decided.
+    assert 'data-testid="do-reopen"' not in body and 'data-testid="reopen-decide-form"' not in body
     assert 'data-testid="timeline-current"' not in body
+    before = state_of(case)
+    response = post_action(supervisor, case, "reopen", reason="主动重办")
+    assert response.status_code == 403 and "没有待审批的重新办理申请" in html(response)
+    assert state_of(case) == before
 
 
 def test_refusals_on_the_case_page_change_nothing(loop):
@@ -540,7 +545,9 @@ def test_reopen_approved_from_the_case_page(loop):
     assert "★☆☆☆☆" in page and "垃圾还在" in page and "待督办人员审批" in page
     assert 'data-testid="reopen-decide-form"' not in page  # supervisors decide
     client = client_for(loop.supervisor)
-    assert 'data-testid="reopen-decide-form"' in html(client.get(case_url(case)))
+    page = html(client.get(case_url(case)))
+    assert 'data-testid="reopen-decide-form"' in page and 'data-testid="do-reopen-approve"' in page
+    assert 'data-testid="do-reopen"' not in page  # the decision form, not a second way to reopen
 
     version = str(Case.objects.get(pk=case.pk).version)
     response = client.post(case_url(case), {"form": "reopen_decide", "decision": "approve", "version": version})

@@ -6,13 +6,17 @@ with merging.
   of the case's tracking token (a citizen). A rating of 2 or less may ask for the case to be reopened,
   within `EVENTS_REOPEN_WINDOW_DAYS` of closing; the request is a `CaseFlag` (REOPEN_REQUEST).
 - `reopen_decide`: a supervisor of the case's area approves (the case goes back to the department through
-  `services.case_transition(action="reopen")`) or denies (a REOPEN_DENIED flag with the reason).
+  `services.case_transition_by_service(action="reopen")`) or denies (a REOPEN_DENIED flag with the
+  reason). Approval needs the request to stand (`reopen_request_pending`): a negative evaluation (2 stars
+  or less) asked for it within the window after closing, and it is neither denied nor approved yet. This
+  is the only way a closed case reopens: `services.case_transition(action="reopen")` comes here.
 - `duplicate_candidates`: open cases of the same category reported within `EVENTS_DUPLICATE_DAYS` (default
   7) and `EVENTS_DUPLICATE_RADIUS_M` metres (default 100): a bounding box on longitude/latitude narrows the
   query, the geodesic distance on the WGS-84 ellipsoid decides. A case without a point is compared with
   the cases of its community that have no point either.
-- `case_merge`: the duplicate moves to "merged" through `case_transition` (its history stays its own, with
-  the merge as its last row) and points at the main case.
+- `case_merge`: the duplicate moves to "merged" (its history stays its own, with the merge as its last
+  row) and points at the main case, in one write (`services.case_transition_by_service`); the generic
+  `case_transition` refuses "merge", which has no main case.
 """
 
 from __future__ import annotations
@@ -162,9 +166,30 @@ def reopen_status(case: Case) -> ReopenStatus:
     return ReopenStatus(request, "pending")
 
 
-def reopen_decide(*, actor: Any, case: Case, approve: bool, reason: str) -> Case:
+def reopen_request_pending(case: Case) -> CaseFlag | None:
+    """The reopening request a supervisor may approve now, if any: the latest request of a closed case,
+    neither denied nor approved, made by the case's negative evaluation (2 stars or less) within
+    `EVENTS_REOPEN_WINDOW_DAYS` of closing."""
+    if case.state != State.CLOSED or case.closed_at is None:
+        return None
+    status = reopen_status(case)
+    if status.state != "pending" or status.request is None:
+        return None
+    evaluation = Evaluation.objects.filter(case=case).first()
+    if (
+        evaluation is None
+        or not evaluation.reopen_requested
+        or evaluation.rating > 2
+        or status.request.key != f"reopen_request:{evaluation.pk}"
+        or status.request.at > case.closed_at + dt.timedelta(days=reopen_window_days())
+    ):
+        return None
+    return status.request
+
+
+def reopen_decide(*, actor: Any, case: Case, approve: bool, reason: str, expected_version: int | None = None) -> Case:
     """A supervisor of the case's area decides a pending reopening request: approve sends the case back
-    to handling (`case_transition`, action "reopen"); deny records REOPEN_DENIED with the reason."""
+    to handling (action "reopen", made only here); deny records REOPEN_DENIED with the reason."""
     if not _authenticated(actor):
         audit_refusal(actor=actor, action="events.reopen_decide", target=case, reason="not_authenticated")
         raise NotAuthenticated()
@@ -176,11 +201,17 @@ def reopen_decide(*, actor: Any, case: Case, approve: bool, reason: str) -> Case
         raise ValidationFailed(fields={"reason": ["请填写审批意见"]})
     with transaction.atomic():
         locked = Case.objects.select_for_update(of=("self",)).get(pk=case.pk)
+        if expected_version is not None and locked.version != expected_version:
+            raise Conflict("该事件已被他人处理，请刷新后查看最新状态")
         status = reopen_status(locked)
         if status.state != "pending" or status.request is None:
             raise Conflict("该事件没有待审批的重新办理申请")
         if approve:
-            return services.case_transition(
+            if reopen_request_pending(locked) is None:
+                raise Conflict(
+                    f"该申请不是结案后 {reopen_window_days()} 天内的不满意评价提出的，不能重新办理，只能驳回"
+                )
+            return services.case_transition_by_service(
                 actor=actor,
                 case=locked,
                 action=Action.REOPEN,
@@ -296,15 +327,9 @@ def case_merge(*, actor: Any, duplicate: Case, main: Case, reason: str) -> Case:
         locked_main = Case.objects.select_for_update(of=("self",)).get(pk=main.pk)
         if locked_main.state == State.MERGED or locked_main.duplicate_of_id is not None:
             raise Conflict(f"事件 {main.number} 刚刚被合并到其他事件，请刷新后重试")
-        merged = services.case_transition(
-            actor=actor,
-            case=duplicate,
-            action=Action.MERGE,
-            reason=reason,
-            data={"main": locked_main.number},
+        merged = services.case_transition_by_service(
+            actor=actor, case=duplicate, action=Action.MERGE, reason=reason, main=locked_main
         )
-        Case.objects.filter(pk=merged.pk).update(duplicate_of=locked_main)
-        merged.duplicate_of = locked_main
         audit_record(
             actor=actor,
             action="events.merge_into",

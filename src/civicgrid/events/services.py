@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 
 from civicgrid.accounts.roles import Role
@@ -23,7 +23,7 @@ from civicgrid.core.workcalendar import current_calendar
 from civicgrid.events.deadlines import step_due
 from civicgrid.events.models import Case, CaseFlag, CaseHistory, Category, Channel, DispatchRule, TimeLimit
 from civicgrid.events.workflow import OPEN_STATES, TRANSITIONS, Action, State, Transition
-from civicgrid.orgunits.models import Department, Level, OrgUnit
+from civicgrid.orgunits.models import PATH_SEPARATOR, Department, Level, OrgUnit
 
 PHONE_FIELD = "case.reporter_phone"
 
@@ -36,14 +36,22 @@ def _in_area(actor: Any, case: Case) -> bool:
     return unit is not None and case.org_path.startswith(unit.path)
 
 
+def _in_handling_department(actor: Any, case: Case) -> bool:
+    return bool(case.department_id) and getattr(actor, "department_id", None) == case.department_id
+
+
 def _collecting_side(actor: Any, case: Case) -> bool:
     """The collector, or a grid worker of the case's grid (or, for a worker bound to a community, of that
     community). Never anyone of the handling department."""
-    if actor.role != Role.GRID_WORKER:
-        return False
-    if case.department_id and actor.department_id == case.department_id:
+    if actor.role != Role.GRID_WORKER or _in_handling_department(actor, case):
         return False
     return actor.pk == case.reporter_id or _in_area(actor, case)
+
+
+def _reopen_pending(case: Case) -> bool:
+    from civicgrid.events import feedback  # feedback builds on this module
+
+    return feedback.reopen_request_pending(case) is not None
 
 
 def _side_allows(side: str, actor: Any, case: Case) -> tuple[bool, str]:
@@ -51,6 +59,8 @@ def _side_allows(side: str, actor: Any, case: Case) -> tuple[bool, str]:
     if side == "collecting":
         if actor.role != Role.GRID_WORKER:
             return False, "not_collecting_side"
+        if _in_handling_department(actor, case):
+            return False, "verifier_in_handling_department"
         return (_collecting_side(actor, case), "not_collector_or_same_grid")
     if side == "centre":
         if actor.role != Role.DISPATCHER:
@@ -64,10 +74,12 @@ def _side_allows(side: str, actor: Any, case: Case) -> tuple[bool, str]:
         if actor.pk == case.reporter_id:
             return False, "handler_is_collector"
         return True, ""
-    if side == "supervision":
+    if side == "reopen_decision":
         if actor.role != Role.SUPERVISOR:
             return False, "not_supervisor"
-        return (_in_area(actor, case), "out_of_scope")
+        if not _in_area(actor, case):
+            return False, "out_of_scope"
+        return (_reopen_pending(case), "no_reopen_request")
     return False, "unknown_side"
 
 
@@ -86,7 +98,11 @@ REFUSAL_MESSAGES = {
     "not_handling_department": "只有被派遣的职能部门可以执行此操作",
     "other_department": "该事件未派遣给您所在的部门",
     "handler_is_collector": "采办分离：上报该事件的人不能处置该事件",
+    "verifier_in_handling_department": "采办分离：处置部门的人员不能核查本部门处置的事件",
     "not_supervisor": "只有督办人员可以执行此操作",
+    "no_reopen_request": (
+        "重新办理须由反映人在结案后规定期限内作出不满意评价并申请，再经督办人员审批；该事件没有待审批的重新办理申请"
+    ),
     "out_of_scope": "该事件不在您的辖区内",
 }
 
@@ -269,7 +285,64 @@ def dispatch_suggestion(case: Case, at: dt.datetime | None = None) -> DispatchRu
     return None
 
 
+@dataclass(frozen=True)
+class DispatchProposal:
+    """Where a case would go if the dispatcher chose nothing: the first matching rule's department, else
+    the department of the category's default kind nearest to the case's place. `basis` is "rule",
+    "category_kind", or "" (no proposal: the dispatcher chooses)."""
+
+    department: Department | None
+    rule: DispatchRule | None = None
+    basis: str = ""
+
+
+def _department_of_kind(case: Case) -> Department | None:
+    """The active department of the category's `default_department_kind` that serves the case's place,
+    the nearest level first (the grid, then its community, its town, the district). Two departments of
+    the kind serving the same nearest unit make no proposal: the dispatcher chooses between them."""
+    parent = case.category.parent
+    kind = case.category.default_department_kind or (parent.default_department_kind if parent else "")
+    if not kind:
+        return None
+    codes = [code for code in case.org_path.split(PATH_SEPARATOR) if code]
+    serving = Department.objects.filter(active=True, kind=kind, serves__code__in=codes).annotate(
+        served=F("serves__code")
+    )
+    by_depth: dict[int, dict[int, Department]] = {}
+    for department in serving:
+        by_depth.setdefault(codes.index(department.served), {})[department.pk] = department
+    if not by_depth:
+        return None
+    nearest = by_depth[max(by_depth)]
+    return next(iter(nearest.values())) if len(nearest) == 1 else None
+
+
+def dispatch_proposal(case: Case, at: dt.datetime | None = None) -> DispatchProposal:
+    """The dispatch suggestion: the first matching dispatch rule, else the category's default kind of
+    department serving the case's area (nearest level first), else none (the dispatcher's choice)."""
+    rule = dispatch_suggestion(case, at)
+    if rule is not None:
+        return DispatchProposal(rule.department, rule, "rule")
+    department = _department_of_kind(case)
+    if department is not None:
+        return DispatchProposal(department, None, "category_kind")
+    return DispatchProposal(None)
+
+
 # --- the one state-changing service -----------------------------------------------------------------
+
+
+def _known(action: str) -> Transition:
+    transition = TRANSITIONS.get(action)
+    if transition is None:
+        raise ValidationFailed(fields={"action": [f"未知操作“{action}”"]})
+    return transition
+
+
+def _require_actor(actor: Any, case: Case, transition: Transition) -> None:
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        audit_refusal(actor=actor, action=f"events.{transition.action}", target=case, reason="not_authenticated")
+        raise NotAuthenticated()
 
 
 def case_transition(
@@ -283,14 +356,84 @@ def case_transition(
     attachments: int = 0,
     data: dict[str, Any] | None = None,
 ) -> Case:
-    """Move a case along the closed loop. Refusals change nothing and are audited."""
-    transition = TRANSITIONS.get(action)
-    if transition is None:
-        raise ValidationFailed(fields={"action": [f"未知操作“{action}”"]})
-    if actor is None or not getattr(actor, "is_authenticated", False):
-        audit_refusal(actor=actor, action=f"events.{action}", target=case, reason="not_authenticated")
-        raise NotAuthenticated()
+    """Move a case along the closed loop. Refusals change nothing and are audited.
+
+    The moves the table reserves to a service (`Transition.service`) are not made here. A reopening is
+    the supervisor's approval of a pending reopening request: the side check has made sure there is one
+    (a negative evaluation within the window), and the move is delegated to `feedback.reopen_decide`. A
+    merge needs the main case the duplicate is linked to, which only `feedback.case_merge` takes: refused."""
+    transition = _known(action)
+    _require_actor(actor, case, transition)
     refuse_if_not_allowed(transition, actor, case)
+    if transition.service == "reopen_decide":
+        from civicgrid.events import feedback  # feedback builds on this module
+
+        return feedback.reopen_decide(
+            actor=actor, case=case, approve=True, reason=reason, expected_version=expected_version
+        )
+    if transition.service:
+        raise ValidationFailed(
+            fields={"main": ["合并须指定主事件：请通过“合并”功能选择或填写主事件编号，不能直接改为“已合并”"]}
+        )
+    return _move(
+        actor=actor,
+        case=case,
+        transition=transition,
+        reason=reason,
+        department=department,
+        expected_version=expected_version,
+        attachments=attachments,
+        data=data,
+    )
+
+
+def case_transition_by_service(
+    *,
+    actor: Any,
+    case: Case,
+    action: str,
+    reason: str,
+    main: Case | None = None,
+    expected_version: int | None = None,
+    data: dict[str, Any] | None = None,
+) -> Case:
+    """The moves reserved to a service, for that service only: "reopen" by `feedback.reopen_decide`
+    (approving a pending request: the side of the move requires one) and "merge" by `feedback.case_merge`
+    (with the main case, linked in the same write). The checks of `case_transition` apply."""
+    transition = _known(action)
+    if not transition.service:
+        raise ValueError(f"{action} is made through case_transition")
+    _require_actor(actor, case, transition)
+    refuse_if_not_allowed(transition, actor, case)
+    if transition.action == Action.MERGE and main is None:
+        raise ValidationFailed(fields={"main": ["请选择或填写主事件编号"]})
+    return _move(
+        actor=actor,
+        case=case,
+        transition=transition,
+        reason=reason,
+        department=None,
+        expected_version=expected_version,
+        attachments=0,
+        data=data,
+        main=main,
+    )
+
+
+def _move(
+    *,
+    actor: Any,
+    case: Case,
+    transition: Transition,
+    reason: str,
+    department: Department | None,
+    expected_version: int | None,
+    attachments: int,
+    data: dict[str, Any] | None,
+    main: Case | None = None,
+) -> Case:
+    """Check the inputs, lock the case, decide again under the lock, write the move, its history row and
+    its audit entry in one transaction."""
     _check_inputs(transition, case, actor, reason, department, attachments)
     now = timezone.now()
     with transaction.atomic():
@@ -303,7 +446,7 @@ def case_transition(
             refused = None
             before = step_due(locked)
             from_state = locked.state
-            extra = _apply(locked, transition, actor, now, department, reason)
+            extra = _apply(locked, transition, actor, now, department, main)
             locked.state = transition.target
             locked.version += 1
             _set_due(locked)
@@ -315,7 +458,7 @@ def case_transition(
             CaseHistory.objects.create(
                 case=locked,
                 seq=seq,
-                action=action,
+                action=transition.action,
                 from_state=from_state,
                 to_state=transition.target,
                 actor=actor,
@@ -329,7 +472,7 @@ def case_transition(
             )
             audit_record(
                 actor=actor,
-                action=f"events.{action}",
+                action=f"events.{transition.action}",
                 target=locked,
                 detail={"from": from_state, "to": transition.target, **extra},
             )
@@ -372,20 +515,20 @@ def _check_inputs(
         elif case.reporter_id != actor.pk:
             errors["action"] = ["只有上报人可以自行处置"]
     if transition.action == Action.DISPATCH:
-        suggested = dispatch_suggestion(case)
-        chosen = department or (suggested.department if suggested else None)
+        proposal = dispatch_proposal(case)
+        chosen = department or proposal.department
         if chosen is None:
-            errors["department"] = ["没有匹配的派遣规则，请选择处置部门"]
-        elif suggested and department and department.pk != suggested.department_id and not reason.strip():
-            errors["reason"] = [f"改派到与规则（{suggested.department.name}）不同的部门，请说明理由"]
-        elif chosen and not case.org_path.startswith(tuple(u.path for u in chosen.serves.all())):
+            errors["department"] = ["没有匹配的派遣规则，也没有该类事件默认的服务部门，请选择处置部门"]
+        elif proposal.rule and department and department.pk != proposal.rule.department_id and not reason.strip():
+            errors["reason"] = [f"改派到与规则（{proposal.rule.department.name}）不同的部门，请说明理由"]
+        elif not case.org_path.startswith(tuple(u.path for u in chosen.serves.all())):
             errors["department"] = [f"{chosen.name} 不服务该事件所在区域"]
     if errors:
         raise ValidationFailed(fields=errors)
 
 
 def _apply(
-    case: Case, transition: Transition, actor: Any, now: dt.datetime, department: Department | None, reason: str
+    case: Case, transition: Transition, actor: Any, now: dt.datetime, department: Department | None, main: Case | None
 ) -> dict[str, Any]:
     """Timestamps and assignments of each move; returns what the history should record."""
     extra: dict[str, Any] = {}
@@ -393,8 +536,8 @@ def _apply(
     if action == Action.FILE:
         case.filed_at = now
     elif action == Action.DISPATCH:
-        suggested = dispatch_suggestion(case)
-        chosen = department or (suggested.department if suggested else None)
+        proposal = dispatch_proposal(case)
+        chosen = department or proposal.department
         if chosen is None:  # unreachable: _check_inputs refused this
             raise ValidationFailed(fields={"department": ["请选择处置部门"]})
         case.department = chosen
@@ -403,8 +546,9 @@ def _apply(
         case.extension_pending = False
         extra = {
             "department": chosen.code,
-            "rule": suggested.pk if suggested else None,
-            "override": bool(suggested and chosen.pk != suggested.department_id),
+            "rule": proposal.rule.pk if proposal.rule else None,
+            "basis": proposal.basis,
+            "override": bool(proposal.department and chosen.pk != proposal.department.pk),
         }
     elif action == Action.ACCEPT:
         case.accepted_at = now
@@ -426,6 +570,11 @@ def _apply(
     elif action == Action.REOPEN:
         case.dispatched_at = now
         case.accepted_at = case.handled_at = case.closed_at = None
+    elif action == Action.MERGE:
+        if main is None:  # unreachable: case_transition_by_service refused this
+            raise ValidationFailed(fields={"main": ["请选择或填写主事件编号"]})
+        case.duplicate_of = main
+        extra = {"main": main.number}
     if transition.target not in OPEN_STATES:
         case.supervised = False
     return extra
@@ -505,7 +654,8 @@ def events_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     write of a case maintains all of its indexes)."""
     from django.db import connection
 
-    now = now or timezone.now()
+    # In UTC: SQLite compares the raw parameters as text against the stored UTC values.
+    now = (now or timezone.now()).astimezone(dt.UTC)
     case_table, flag_table = Case._meta.db_table, CaseFlag._meta.db_table
     open_states = sorted(OPEN_STATES)
     in_open = f"state IN ({', '.join(['%s'] * len(open_states))})"

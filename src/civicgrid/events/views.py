@@ -538,11 +538,14 @@ def _case_context(user: User, case: Case, form: FormState, failed: str) -> dict[
     forms = []
     departments: list[Any] = []
     suggestion = None
+    suggestion_basis = ""
     for transition in actions.transitions:
+        if transition.service:  # reopening and merging have their own forms (their services need more)
+            continue
         if transition.action == Action.DISPATCH:
             departments = selectors.dispatch_departments(case=case)
-            rule = selectors.dispatch_rule(case=case)
-            suggestion = rule.department if rule else None
+            proposal = services.dispatch_proposal(case)
+            suggestion, suggestion_basis = proposal.department, proposal.basis
         key = f"transition:{transition.action}"
         forms.append(
             {
@@ -601,9 +604,10 @@ def _case_context(user: User, case: Case, form: FormState, failed: str) -> dict[
         "duplicates": duplicates,
         "merged_into": case.duplicate_of,
         "merged_duplicates": list(case.duplicates.order_by("reported_at", "id")),
-        **_evaluation_context(user, case),
+        **_evaluation_context(user, case, actions),
         "departments": departments,
         "suggestion": suggestion,
+        "suggestion_basis": suggestion_basis,
         "extension": actions,
         "extension_flag": extension_flag,
         "extension_flag_hours": (
@@ -653,8 +657,10 @@ def _duplicates(user: User, case: Case, failed: str) -> list[dict[str, Any]]:
     ]
 
 
-def _evaluation_context(user: User, case: Case) -> dict[str, Any]:
-    """The reporter's evaluation, what became of a reopening request, and whether this user decides it."""
+def _evaluation_context(user: User, case: Case, actions: selectors.CaseActions) -> dict[str, Any]:
+    """The reporter's evaluation, what became of a reopening request, and whether this user decides it:
+    a supervisor of the area may deny any pending request, and approve it while it stands (the "reopen"
+    move of the table is offered: a negative evaluation asked within the window)."""
     evaluation = Evaluation.objects.filter(case=case).first()
     status = feedback.reopen_status(case) if evaluation is not None and evaluation.reopen_requested else None
     unit = getattr(user, "org_unit", None)
@@ -670,6 +676,7 @@ def _evaluation_context(user: User, case: Case) -> dict[str, Any]:
         "stars": "★" * evaluation.rating + "☆" * (5 - evaluation.rating) if evaluation else "",
         "reopen": status,
         "reopen_decide": decides,
+        "reopen_approvable": decides and any(t.action == Action.REOPEN for t in actions.transitions),
     }
 
 

@@ -7,7 +7,13 @@ only code that changes a case's state, and it reads this table.
   department;
 - "centre": the event centre (dispatchers) of the case's town or the district;
 - "handling": the department the case is dispatched to — never the collector;
-- "supervision": supervisors of the case's area.
+- "reopen_decision": a supervisor of the case's area deciding a pending reopening request, which the
+  reporter's negative evaluation made within the window after closing (`feedback.reopen_decide`).
+
+Two moves need more than a row of the table holds, and a transition that names a `service` is made only
+by that service (`services.case_transition` refuses or delegates it): reopening is the supervisor's
+approval of a reopening request (`feedback.reopen_decide`), and merging needs the main case the duplicate
+is linked to (`feedback.case_merge`).
 """
 
 from __future__ import annotations
@@ -57,9 +63,10 @@ class Transition:
     action: str
     sources: frozenset[str]
     target: str
-    side: str  # collecting | centre | handling | supervision
+    side: str  # collecting | centre | handling | reopen_decision
     needs_reason: bool = False
     needs_attachment: bool = False
+    service: str = ""  # the one service that makes this move ("" = the generic `case_transition`)
 
 
 TRANSITIONS: dict[str, Transition] = {
@@ -79,8 +86,17 @@ TRANSITIONS: dict[str, Transition] = {
         Transition(Action.VERIFY, frozenset({State.HANDLED}), State.CLOSED, "collecting"),
         Transition(Action.REWORK, frozenset({State.HANDLED}), State.DISPATCHED, "collecting", needs_reason=True),
         Transition(Action.CANCEL, frozenset(OPEN_STATES), State.CANCELLED, "centre", needs_reason=True),
-        Transition(Action.MERGE, frozenset(OPEN_STATES), State.MERGED, "centre", needs_reason=True),
-        Transition(Action.REOPEN, frozenset({State.CLOSED}), State.DISPATCHED, "supervision", needs_reason=True),
+        Transition(
+            Action.MERGE, frozenset(OPEN_STATES), State.MERGED, "centre", needs_reason=True, service="case_merge"
+        ),
+        Transition(
+            Action.REOPEN,
+            frozenset({State.CLOSED}),
+            State.DISPATCHED,
+            "reopen_decision",
+            needs_reason=True,
+            service="reopen_decide",
+        ),
     )
 }
 
