@@ -142,8 +142,9 @@ def test_the_loop_through_the_api(loop):
     assert act(loop.dispatcher, case, "file", expected_version=1).status_code == 200
     detail = api_for(loop.dispatcher).get(f"{CASES}{case.number}/").json()
     assert loop.department.code in [d["code"] for d in detail["dispatch"]["departments"]]
-    assert detail["dispatch"]["suggested"] is None
-    error(act(loop.dispatcher, case, "dispatch"), 400, "invalid")  # no rule: a department must be chosen
+    # No rule: the category's default kind of department nearest the case is proposed.
+    assert detail["dispatch"]["suggested"] == loop.department.code
+    assert detail["dispatch"]["basis"] == "category_kind"
     error(act(loop.dispatcher, case, "dispatch", department="NOPE"), 400, "invalid")
     body = act(loop.dispatcher, case, "dispatch", department=loop.department.code).json()
     assert body["state"] == "dispatched" and body["department"]["code"] == loop.department.code

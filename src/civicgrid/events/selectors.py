@@ -32,7 +32,7 @@ from civicgrid.core.errors import NotFound, PermissionDenied, ValidationFailed
 from civicgrid.core.workcalendar import WorkCalendar, current_calendar
 from civicgrid.events.deadlines import step_due
 from civicgrid.events.models import Case, CaseFlag, CaseHistory, Category, DispatchRule
-from civicgrid.events.services import _in_area, _side_allows, dispatch_suggestion
+from civicgrid.events.services import DispatchProposal, _in_area, _side_allows, dispatch_proposal, dispatch_suggestion
 from civicgrid.events.workflow import OPEN_STATES, Action, State, Transition, allowed_actions
 from civicgrid.orgunits.models import PATH_SEPARATOR, Department
 
@@ -570,6 +570,12 @@ def dispatch_departments(*, case: Case) -> list[Department]:
 
 def dispatch_rule(*, case: Case) -> DispatchRule | None:
     return dispatch_suggestion(case)
+
+
+def dispatch_proposal_for(*, case: Case) -> DispatchProposal:
+    """Where the case would go if the dispatcher chose nothing: a rule, else the category's default kind of
+    department nearest the case."""
+    return dispatch_proposal(case)
 
 
 def extension_request_pending(*, case: Case) -> CaseFlag | None:

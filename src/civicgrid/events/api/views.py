@@ -225,9 +225,10 @@ class CaseDetailSerializer(CaseRowSerializer):
     def get_dispatch(self, case: Case) -> dict[str, Any] | None:
         if not any(t.action == Action.DISPATCH for t in self._actions(case).transitions):
             return None
-        rule = selectors.dispatch_rule(case=case)
+        proposal = selectors.dispatch_proposal_for(case=case)
         return {
-            "suggested": rule.department.code if rule else None,
+            "suggested": proposal.department.code if proposal.department else None,
+            "basis": proposal.basis or None,
             "departments": [{"code": d.code, "name": d.name} for d in selectors.dispatch_departments(case=case)],
         }
 
@@ -248,7 +249,12 @@ class CaseExtensionInfoSerializer(serializers.Serializer[Any]):
 
 
 class CaseDispatchInfoSerializer(serializers.Serializer[Any]):
-    suggested = serializers.CharField(allow_null=True, help_text=gettext_lazy("派遣规则建议的部门代码"))
+    suggested = serializers.CharField(
+        allow_null=True, help_text=gettext_lazy("建议派遣的部门代码（派遣规则，否则该分类默认类型的就近部门）")
+    )
+    basis = serializers.ChoiceField(
+        choices=["rule", "category_kind"], allow_null=True, help_text=gettext_lazy("建议的依据：派遣规则或分类默认部门")
+    )
     departments = EventCodeNameSerializer(many=True, help_text=gettext_lazy("服务该事件所在区域的部门"))
 
 
