@@ -246,6 +246,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "OrgUnitKindEnum": "civicgrid.orgunits.models.Kind",
         "DepartmentKindEnum": "civicgrid.orgunits.models.Department.Kind",
+        "LandlordKindEnum": "civicgrid.registry.models.Landlord.Kind",
     },
 }
 
