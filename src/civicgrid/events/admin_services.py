@@ -1,22 +1,27 @@
-"""Administrator services for the event catalogue: dispatch rules (ordered, first match wins) and new
+"""Administrator services for the event catalogue: dispatch rules (ordered, first match wins), new
 versions of a category's time limits (a case keeps the version it was filed under, so old versions are
-never edited). District administrators only; every write is audited, every refusal too (`require`)."""
+never edited), and the categories themselves (two levels; codes, names, defaults, activation; the rules are
+at the catalogue section below). District administrators only; every write is audited, every refusal
+too (`require`). The administrator's reads of the catalogue are here as well, behind the same check."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from civicgrid.accounts.permissions import require
 from civicgrid.accounts.roles import Capability
 from civicgrid.audit.services import audit_record
-from civicgrid.core.errors import ValidationFailed
-from civicgrid.events.models import Category, DispatchRule, TimeLimit
+from civicgrid.core.errors import NotFound, ValidationFailed
+from civicgrid.events.models import Case, Category, DispatchRule, TimeLimit
 from civicgrid.orgunits.models import Department, OrgUnit
 
 CAPABILITY = Capability.MANAGE_DEPARTMENTS
@@ -232,6 +237,23 @@ def _hours(value: Any, name: str, errors: dict[str, list[str]], *, default: Deci
     return number
 
 
+def _handle_value(value: Any, errors: dict[str, list[str]]) -> int:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        errors["handle_value"] = ["处置时限应为正整数"]
+        return 0
+    if not 1 <= number <= 999:
+        errors["handle_value"] = ["处置时限应在 1–999 之间"]
+    return number
+
+
+def _handle_unit(unit: Any, errors: dict[str, list[str]]) -> str:
+    if unit not in TimeLimit.Unit.values:
+        errors["handle_unit"] = ["单位应为工作小时或工作日"]
+    return str(unit or "")
+
+
 def time_limit_add(
     *,
     actor: Any,
@@ -249,16 +271,8 @@ def time_limit_add(
     errors: dict[str, list[str]] = {}
     if category.parent_id is None:
         errors["category"] = ["时限只能设置在事件小类上"]
-    value = 0
-    try:
-        value = int(str(handle_value).strip())
-    except (TypeError, ValueError):
-        errors["handle_value"] = ["处置时限应为正整数"]
-    else:
-        if not 1 <= value <= 999:
-            errors["handle_value"] = ["处置时限应在 1–999 之间"]
-    if handle_unit not in TimeLimit.Unit.values:
-        errors["handle_unit"] = ["单位应为工作小时或工作日"]
+    value = _handle_value(handle_value, errors)
+    _handle_unit(handle_unit, errors)
     hours = {
         name: _hours(raw, name, errors, default=Decimal(1))
         for name, raw in (
@@ -301,3 +315,310 @@ def time_limit_add(
             },
         )
     return limit
+
+
+# --- the catalogue: major and minor categories ---------------------------------------------------------
+#
+# Codes follow the seed (`events.catalogue`): a major category has two digits ("06"), a minor one its
+# major's code and two more digits ("0601"). A code is free to change until it is used: a minor's once any
+# case was filed under it (cases, exports and Open311 clients quote it), a major's once it has minor
+# categories (theirs begin with it). The parent of a category never changes.
+#
+# Deactivating hides a category from every intake form (the grid worker's, the phone operator's, the
+# public form and Open311 list active categories under active majors only) and from new dispatch rules;
+# cases already filed under it keep it and go on through the workflow. A major with active minors is
+# deactivated only together with them (`with_minors=True`: one transaction, an audit entry for each), so an
+# active minor never sits under an inactive major; for the same reason a minor is reactivated, or created,
+# only under an active major. Reactivating a major leaves its minors as they are.
+
+CATEGORY_FIELDS = ("code", "name", "sort", "default_department_kind", "self_fixable", "active")
+_CODE_PART = re.compile(r"^(0[1-9]|[1-9][0-9])$")
+_MAX_SORT = 9999
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """A category as the administrator sees it: for a minor one the time limit in force and those to come;
+    for a major one its minor categories."""
+
+    category: Category
+    kind_label: str
+    current: TimeLimit | None = None
+    upcoming: list[TimeLimit] = field(default_factory=list)
+    versions: list[TimeLimit] = field(default_factory=list)  # newest first
+    children: list[CatalogueEntry] = field(default_factory=list)
+    code_locked: bool = False
+
+    @property
+    def level(self) -> str:
+        return "minor" if self.category.parent_id else "major"
+
+
+def _kind_label(kind: str) -> str:
+    return str(dict(Department.Kind.choices).get(kind, kind)) if kind else ""
+
+
+def _entry(category: Category, now: dt.datetime, **extra: Any) -> CatalogueEntry:
+    versions = sorted(category.limits.all(), key=lambda v: v.valid_from, reverse=True)
+    return CatalogueEntry(
+        category=category,
+        kind_label=_kind_label(category.default_department_kind),
+        current=next((v for v in versions if v.valid_from <= now), None),
+        upcoming=sorted((v for v in versions if v.valid_from > now), key=lambda v: v.valid_from),
+        versions=versions,
+        **extra,
+    )
+
+
+def catalogue_tree(*, actor: Any, now: dt.datetime) -> list[CatalogueEntry]:
+    """Every major category (active or not) with its minor ones, in catalogue order: three queries."""
+    _require(actor, "events.category.view")
+    categories = list(Category.objects.prefetch_related("limits").order_by("sort", "code"))
+    minors: dict[int, list[CatalogueEntry]] = {}
+    for c in categories:
+        if c.parent_id is not None:
+            minors.setdefault(c.parent_id, []).append(_entry(c, now))
+    return [_entry(major, now, children=minors.get(major.pk, [])) for major in categories if major.parent_id is None]
+
+
+def category_in_use(category: Category) -> bool:
+    """Whether the category's code is fixed: a minor one with a case, a major one with minor categories."""
+    if category.parent_id is None:
+        return category.children.exists()
+    return Case.objects.filter(category=category).exists()
+
+
+def category_get(*, actor: Any, code: str) -> Category:
+    """A category by code, active or not, for an administrator."""
+    _require(actor, "events.category.view")
+    found = Category.objects.select_related("parent").filter(code=str(code).strip()).first()
+    if found is None:
+        raise NotFound(_("事件分类“%(code)s”不存在") % {"code": code})
+    return found
+
+
+def category_detail(*, actor: Any, code: str, now: dt.datetime) -> CatalogueEntry:
+    category = category_get(actor=actor, code=code)
+    children = [_entry(c, now) for c in category.children.prefetch_related("limits").order_by("sort", "code")]
+    return _entry(category, now, children=children, code_locked=category_in_use(category))
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "on", "yes"}
+    return bool(value)
+
+
+def _code(value: Any, *, parent: Category | None, errors: dict[str, list[str]], own: Category | None = None) -> str:
+    code = unicodedata.normalize("NFKC", str(value or "")).strip()
+    if not code:
+        errors["code"] = [_("请填写代码")]
+    elif parent is None and not _CODE_PART.match(code):
+        errors["code"] = [_("代码“%(code)s”格式有误：大类代码应为两位数字（01–99），如“11”") % {"code": code}]
+    elif parent is not None and not (code.startswith(parent.code) and _CODE_PART.match(code[len(parent.code) :])):
+        errors["code"] = [
+            _("代码“%(code)s”格式有误：小类代码应为所属大类代码“%(major)s”加两位数字（01–99），如“%(example)s”")
+            % {"code": code, "major": parent.code, "example": f"{parent.code}01"}
+        ]
+    else:
+        others = Category.objects.exclude(pk=own.pk) if own else Category.objects.all()
+        taken = others.filter(code=code).first()
+        if taken is not None:
+            errors["code"] = [_("代码“%(code)s”已被“%(name)s”使用") % {"code": code, "name": taken.name}]
+    return code
+
+
+def _name(value: Any, *, parent: Category | None, errors: dict[str, list[str]], own: Category | None = None) -> str:
+    name = str(value or "").strip()
+    if not name:
+        errors["name"] = [_("请填写名称")]
+    elif len(name) > 60:
+        errors["name"] = [_("名称不能超过 60 个字")]
+    elif (
+        (Category.objects.exclude(pk=own.pk) if own else Category.objects.all())
+        .filter(parent=parent, name=name)
+        .exists()
+    ):
+        errors["name"] = [
+            _("大类“%(major)s”下已有名为“%(name)s”的小类") % {"major": parent.name, "name": name}
+            if parent
+            else _("已有名为“%(name)s”的大类") % {"name": name}
+        ]
+    return name
+
+
+def _sort(value: Any, errors: dict[str, list[str]], *, default: int) -> int:
+    if _blank(value):
+        return default
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = -1
+    if not 0 <= number <= _MAX_SORT:
+        errors["sort"] = [_("排序应为 0–%(max)d 的整数，小的在前") % {"max": _MAX_SORT}]
+        return default
+    return number
+
+
+def _kind(value: Any, errors: dict[str, list[str]]) -> str:
+    kind = str(value or "").strip()
+    if kind and kind not in Department.Kind.values:
+        errors["default_department_kind"] = [_("默认处置部门类别“%(kind)s”不存在") % {"kind": kind}]
+    return kind
+
+
+def _category_snapshot(category: Category) -> dict[str, Any]:
+    return {
+        "code": category.code,
+        "name": category.name,
+        "parent": category.parent.code if category.parent else "",
+        "sort": category.sort,
+        "default_department_kind": category.default_department_kind,
+        "self_fixable": category.self_fixable,
+        "active": category.active,
+    }
+
+
+def category_create(
+    *,
+    actor: Any,
+    code: Any,
+    name: Any,
+    parent: Category | None = None,
+    sort: Any = None,
+    default_department_kind: Any = "",
+    self_fixable: Any = False,
+    handle_value: Any = None,
+    handle_unit: Any = None,
+) -> Category:
+    """Create a major category (no parent) or a minor one under an active major. A minor one needs its first
+    handling time limit (`handle_value` in `handle_unit`, working days or hours), in force from now; its
+    filing, dispatch and acceptance limits start at one working hour (change them by a new version)."""
+    _require(actor, "events.category.create", target=parent)
+    if parent is not None and parent.parent_id is not None:
+        raise ValidationFailed(fields={"major": [_("“%(code)s”是小类：小类只能建在大类下") % {"code": parent.code}]})
+    if parent is not None and not parent.active:
+        raise ValidationFailed(fields={"major": [_("所属大类“%(name)s”已停用，请先启用") % {"name": parent.name}]})
+    errors: dict[str, list[str]] = {}
+    new_code = _code(code, parent=parent, errors=errors)
+    new_name = _name(name, parent=parent, errors=errors)
+    kind = _kind(default_department_kind, errors)
+    fixable = _bool(self_fixable)
+    if parent is None and fixable:
+        errors["self_fixable"] = [_("“网格员可自行处置”只适用于事件小类")]
+    value, unit = 0, ""
+    if parent is not None:
+        if _blank(handle_value):
+            errors["handle_value"] = [_("新建小类须填写处置时限")]
+        else:
+            value = _handle_value(handle_value, errors)
+        unit = _handle_unit(handle_unit, errors)
+    siblings = Category.objects.filter(parent=parent)
+    last = siblings.order_by("-sort").values_list("sort", flat=True).first()
+    position = _sort(sort, errors, default=min(_MAX_SORT, last + 1) if last is not None else 0)
+    if errors:
+        raise ValidationFailed(fields=errors)
+    with transaction.atomic():
+        if parent is not None:
+            parent = Category.objects.select_for_update().get(pk=parent.pk)
+            if not parent.active:  # deactivated meanwhile
+                raise ValidationFailed(
+                    fields={"major": [_("所属大类“%(name)s”已停用，请先启用") % {"name": parent.name}]}
+                )
+        try:
+            with transaction.atomic():
+                category = Category.objects.create(
+                    code=new_code,
+                    name=new_name,
+                    parent=parent,
+                    sort=position,
+                    default_department_kind=kind,
+                    self_fixable=fixable,
+                )
+        except IntegrityError:  # the same code created meanwhile
+            raise ValidationFailed(fields={"code": [_("代码“%(code)s”已被使用") % {"code": new_code}]}) from None
+        audit_record(
+            actor=actor,
+            action="events.category.create",
+            target=category,
+            detail={"after": _category_snapshot(category)},
+        )
+        if parent is not None:
+            time_limit_add(
+                actor=actor, category=category, handle_value=value, handle_unit=unit, valid_from=timezone.now()
+            )
+    return category
+
+
+def category_update(*, actor: Any, category: Category, with_minors: Any = False, **fields: Any) -> Category:
+    """Edit what is given of code, name, sort, default_department_kind, self_fixable, active; keep the rest.
+    The code is refused once fixed (see `category_in_use`). Deactivating a major with active minors needs
+    `with_minors=True` and deactivates them with it. Time limits change by a new version
+    (`time_limit_add`), never here."""
+    _require(actor, "events.category.update", target=category)
+    unknown = set(fields) - set(CATEGORY_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown category fields: {sorted(unknown)}")
+    cascade = _bool(with_minors)
+    with transaction.atomic():
+        # Locks in one order everywhere: the major first, then its minors.
+        parent = Category.objects.select_for_update().get(pk=category.parent_id) if category.parent_id else None
+        category = Category.objects.select_for_update().get(pk=category.pk)
+        category.parent = parent
+        before = _category_snapshot(category)
+        errors: dict[str, list[str]] = {}
+        if "code" in fields:
+            wanted = unicodedata.normalize("NFKC", str(fields["code"] or "")).strip()
+            if wanted != category.code:
+                if category_in_use(category):
+                    errors["code"] = [
+                        _("代码不能修改：该大类下已有小类，小类代码以大类代码开头（代码仍为“%(code)s”）")
+                        % {"code": category.code}
+                        if parent is None
+                        else _("代码不能修改：已有事件使用该分类（代码仍为“%(code)s”）；可修改名称，或停用后另建分类")
+                        % {"code": category.code}
+                    ]
+                else:
+                    category.code = _code(wanted, parent=parent, errors=errors, own=category)
+        if "name" in fields:
+            category.name = _name(fields["name"], parent=parent, errors=errors, own=category)
+        if "sort" in fields:
+            category.sort = _sort(fields["sort"], errors, default=category.sort)
+        if "default_department_kind" in fields:
+            category.default_department_kind = _kind(fields["default_department_kind"], errors)
+        if "self_fixable" in fields:
+            category.self_fixable = _bool(fields["self_fixable"])
+            if parent is None and category.self_fixable:
+                errors["self_fixable"] = [_("“网格员可自行处置”只适用于事件小类")]
+        minors: list[Category] = []
+        if "active" in fields:
+            active = _bool(fields["active"])
+            if active and not category.active and parent is not None and not parent.active:
+                errors["active"] = [_("所属大类“%(name)s”已停用：请先启用大类，再启用其小类") % {"name": parent.name}]
+            if not active and category.active and parent is None:
+                minors = list(Category.objects.select_for_update().filter(parent=category, active=True))
+                if minors and not cascade:
+                    errors["active"] = [
+                        _("大类“%(name)s”下还有 %(n)d 个启用的小类：请先停用这些小类，或选择同时停用其下全部小类")
+                        % {"name": category.name, "n": len(minors)}
+                    ]
+            category.active = active
+        if errors:
+            raise ValidationFailed(fields=errors)
+        after = _category_snapshot(category)
+        if after == before:
+            return category
+        category.save()
+        audit_record(
+            actor=actor, action="events.category.update", target=category, detail={"before": before, "after": after}
+        )
+        for minor in minors:
+            minor.active = False
+            minor.save(update_fields=["active"])
+            audit_record(
+                actor=actor,
+                action="events.category.update",
+                target=minor,
+                detail={"active": False, "with_major": category.code},
+            )
+    return category

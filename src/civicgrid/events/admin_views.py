@@ -1,5 +1,6 @@
-"""Administrator pages: the working-day calendar, the dispatch rules and the time limits. District
-administrators only: the services check the role (and audit refusals); a refusal is the 403 page."""
+"""Administrator pages: the working-day calendar, the event catalogue, the dispatch rules and the time
+limits. District administrators only: the services check the role (and audit refusals); a refusal is the
+403 page."""
 
 from __future__ import annotations
 
@@ -313,6 +314,136 @@ def time_limits_page(request: HttpRequest) -> HttpResponse:
             "units": TimeLimit.Unit.choices,
             "minor_categories": [c for c in categories if c.parent_id is not None],
             "now_local": timezone.localtime(now).strftime("%Y-%m-%dT%H:%M"),
+        },
+        status=400 if form_errors else 200,
+    )
+
+
+# --- the catalogue: major and minor categories ---------------------------------------------------------
+
+NEW_CATEGORY_FIELDS = (
+    "major",
+    "code",
+    "name",
+    "sort",
+    "default_department_kind",
+    "self_fixable",
+    "handle_value",
+    "handle_unit",
+)
+
+
+def _category_form(category: Category | None, major: str = "") -> dict[str, str]:
+    if category is None:
+        return dict.fromkeys(NEW_CATEGORY_FIELDS, "") | {"major": major, "handle_unit": TimeLimit.Unit.DAYS}
+    return {
+        "original": category.code,
+        "code": category.code,
+        "name": category.name,
+        "sort": str(category.sort),
+        "default_department_kind": category.default_department_kind,
+        "self_fixable": "1" if category.self_fixable else "",
+        "active": "1" if category.active else "",
+        "with_minors": "",
+    }
+
+
+def _catalogue_category(user: User, code: str) -> Category | None:
+    if not code.strip():
+        return None
+    try:
+        return admin_services.category_get(actor=user, code=code)
+    except DomainError:
+        return None
+
+
+@login_required
+def catalogue_page(request: HttpRequest) -> HttpResponse:
+    """The catalogue as a tree (major → minor, with each minor's limit in force), a form to create a major or
+    a minor category (a minor one with its first time limit) and, with `?edit=<code>`, one to edit."""
+    user = _user(request)
+    require(user, admin_services.CAPABILITY, action="events.category.view")
+    form_errors: dict[str, list[str]] = {}
+    editing = _catalogue_category(user, request.GET.get("edit", ""))
+    form = _category_form(editing, major=request.GET.get("major", "").strip())
+    if request.method == "POST":
+        kind = request.POST.get("form", "")
+        category = _catalogue_category(user, request.POST.get("category", ""))
+        if kind in ("save", "deactivate", "activate") and category is None:
+            messages.error(request, _("事件分类不存在"))
+            return redirect("events_admin:catalogue")
+        if kind in ("deactivate", "activate") and category is not None:
+            try:
+                admin_services.category_update(
+                    actor=user,
+                    category=category,
+                    active=kind == "activate",
+                    with_minors=bool(request.POST.get("with_minors")),
+                )
+            except ValidationFailed as exc:
+                for message in _general(exc).values():
+                    messages.error(request, " ".join(message))
+            else:
+                messages.success(
+                    request,
+                    (_("已停用“%(name)s”") if kind == "deactivate" else _("已启用“%(name)s”"))
+                    % {"name": category.name},
+                )
+            return redirect("events_admin:catalogue")
+        if kind == "create":
+            form = {name: request.POST.get(name, "").strip() for name in NEW_CATEGORY_FIELDS}
+            parent = _catalogue_category(user, form["major"])
+            if form["major"] and parent is None:
+                form_errors = {"major": [_("所属大类“%(code)s”不存在") % {"code": form["major"]}]}
+            else:
+                try:
+                    created = admin_services.category_create(
+                        actor=user,
+                        parent=parent,
+                        **{k: v for k, v in form.items() if k != "major"},
+                    )
+                except ValidationFailed as exc:
+                    form_errors = _general(exc)
+                else:
+                    messages.success(
+                        request,
+                        (_("已新增小类“%(name)s”") if parent else _("已新增大类“%(name)s”")) % {"name": created.name},
+                    )
+                    return redirect("events_admin:catalogue")
+        if kind == "save" and category is not None:
+            editing = category
+            form = {name: request.POST.get(name, "").strip() for name in admin_services.CATEGORY_FIELDS}
+            form |= {"original": category.code, "with_minors": "1" if request.POST.get("with_minors") else ""}
+            for flag in ("self_fixable", "active"):
+                form[flag] = "1" if request.POST.get(flag) else ""
+            try:
+                saved = admin_services.category_update(
+                    actor=user,
+                    category=category,
+                    with_minors=bool(form["with_minors"]),
+                    **{name: form[name] for name in admin_services.CATEGORY_FIELDS},
+                )
+            except ValidationFailed as exc:
+                form_errors = _general(exc)
+            else:
+                messages.success(request, _("已保存“%(code)s %(name)s”") % {"code": saved.code, "name": saved.name})
+                return redirect("events_admin:catalogue")
+    now = timezone.now()
+    tree = admin_services.catalogue_tree(actor=user, now=now)
+    detail = admin_services.category_detail(actor=user, code=editing.code, now=now) if editing else None
+    return render(
+        request,
+        "events/admin_catalogue.html",
+        {
+            "tree": tree,
+            "editing": editing,
+            "code_locked": detail.code_locked if detail else False,
+            "active_minors": sum(1 for c in detail.children if c.category.active) if detail else 0,
+            "form": form,
+            "form_errors": form_errors,
+            "majors": [entry.category for entry in tree],
+            "kinds": Department.Kind.choices,
+            "units": TimeLimit.Unit.choices,
         },
         status=400 if form_errors else 200,
     )

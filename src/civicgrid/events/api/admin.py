@@ -1,8 +1,10 @@
-"""Administrator endpoints of the event catalogue, as the settings pages: dispatch rules (ordered, first
-match wins; never deleted, only deactivated), new versions of a category's time limits (old versions are
-never edited), and the working-day calendar (years loaded, a year's days, loading a year's arrangement,
-re-seeding from the chinese-calendar package). District administrators only: reads check the capability
-in `api.reads`, writes in `events.admin_services` and `core.workcalendar`; refusals are audited."""
+"""Administrator endpoints of the event catalogue, as the settings pages: the categories (two levels;
+created, edited, deactivated, never deleted), dispatch rules (ordered, first match wins; never deleted,
+only deactivated), new versions of a category's time limits (old versions are never edited), and the
+working-day calendar (years loaded, a year's days, loading a year's arrangement, re-seeding from the
+chinese-calendar package). District administrators only: reads check the capability in `api.reads` (the
+catalogue's in `events.admin_services`), writes in `events.admin_services` and `core.workcalendar`;
+refusals are audited."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from rest_framework.views import APIView
 from civicgrid.accounts.permissions import require
 from civicgrid.accounts.roles import Capability
 from civicgrid.core import workcalendar
-from civicgrid.core.errors import ValidationFailed
+from civicgrid.core.errors import NotFound, ValidationFailed
 from civicgrid.events import admin_services
 from civicgrid.events.api import reads
 from civicgrid.events.api.views import EventCodeNameSerializer
@@ -208,6 +210,135 @@ class TimeLimitListView(APIView):
             accept_hours=data.get("accept_hours"),
         )
         return Response(TimeLimitSerializer(limit).data, status=201)
+
+
+# --- the catalogue: major and minor categories --------------------------------------------------------
+
+
+class CatalogueCategorySerializer(serializers.Serializer[Any]):
+    code = serializers.CharField(source="category.code")
+    name = serializers.CharField(source="category.name")
+    level = serializers.CharField(help_text=gettext_lazy("major 大类 | minor 小类"))
+    sort = serializers.IntegerField(source="category.sort")
+    default_department_kind = serializers.CharField(
+        source="category.default_department_kind", help_text=gettext_lazy("部门类别；小类为空时沿用大类")
+    )
+    default_department_kind_label = serializers.CharField(source="kind_label")
+    self_fixable = serializers.BooleanField(source="category.self_fixable")
+    active = serializers.BooleanField(source="category.active")
+
+
+class CatalogueMinorSerializer(CatalogueCategorySerializer):
+    current_limit = TimeLimitSerializer(source="current", allow_null=True, help_text=gettext_lazy("现行处置时限"))
+    upcoming_limits = TimeLimitSerializer(source="upcoming", many=True, help_text=gettext_lazy("尚未生效的版本"))
+
+
+class CatalogueMajorSerializer(CatalogueCategorySerializer):
+    minors = CatalogueMinorSerializer(source="children", many=True)
+
+
+class CategoryDetailSerializer(CatalogueMinorSerializer):
+    major = EventCodeNameSerializer(source="category.parent", allow_null=True, help_text=gettext_lazy("小类所属大类"))
+    code_locked = serializers.BooleanField(help_text=gettext_lazy("代码已固定：小类已有事件使用，或大类下已有小类"))
+    limits = TimeLimitSerializer(source="versions", many=True, help_text=gettext_lazy("全部时限版本，新的在前"))
+    minors = CatalogueCategorySerializer(source="children", many=True, help_text=gettext_lazy("大类的小类"))
+
+
+class CategoryCreateInputSerializer(serializers.Serializer[Any]):
+    """Strings and flags only: the service names what is wrong (in Chinese)."""
+
+    major = _text(gettext_lazy("所属大类代码；新增大类时省略或留空"))
+    code = _text(gettext_lazy("代码：大类两位数字（如 11）；小类为大类代码加两位数字（如 0605）"))
+    name = _text(gettext_lazy("名称（必填，最多 60 字）"))
+    sort = _text(gettext_lazy("排序（0–9999，小的在前）；省略则排在最后"))
+    default_department_kind = _text(gettext_lazy("默认处置部门类别；小类留空则沿用大类"))
+    self_fixable = serializers.BooleanField(
+        required=False, default=False, help_text=gettext_lazy("网格员可自行处置（仅小类）")
+    )
+    handle_value = _text(gettext_lazy("首个处置时限（小类必填，1–999 的整数），自现在起生效"))
+    handle_unit = _text(gettext_lazy("hours 工作小时 | days 工作日（小类必填）"))
+
+
+class CategoryUpdateInputSerializer(serializers.Serializer[Any]):
+    """Only the fields given change. Time limits change by a new version (`POST /api/events/time-limits/`)."""
+
+    code = _text(gettext_lazy("新代码；有事件使用该小类（或大类下已有小类）后不能修改"))
+    name = _text(gettext_lazy("名称（最多 60 字）"))
+    sort = _text(gettext_lazy("排序（0–9999，小的在前）"))
+    default_department_kind = _text(gettext_lazy("默认处置部门类别；空为不设（小类沿用大类）"))
+    self_fixable = serializers.BooleanField(required=False, help_text=gettext_lazy("网格员可自行处置（仅小类）"))
+    active = serializers.BooleanField(
+        required=False, help_text=gettext_lazy("false 停用：不再出现在上报表单中，已有事件不受影响")
+    )
+    with_minors = serializers.BooleanField(
+        required=False, default=False, help_text=gettext_lazy("停用大类时同时停用其下全部启用的小类（否则拒绝）")
+    )
+
+
+class CategoryListView(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="events_catalogue_categories_list",
+        responses=CatalogueMajorSerializer(many=True),
+        summary=gettext_lazy("事件分类（管理）：全部大类及其小类，含停用的，附现行处置时限"),
+    )
+    def get(self, request: Request) -> Response:
+        tree = admin_services.catalogue_tree(actor=request.user, now=timezone.now())
+        return Response(CatalogueMajorSerializer(tree, many=True).data)
+
+    @extend_schema(
+        operation_id="events_catalogue_categories_create",
+        request=CategoryCreateInputSerializer,
+        responses={201: CategoryDetailSerializer},
+        summary=gettext_lazy("新增大类或小类（小类须给出首个处置时限）"),
+    )
+    def post(self, request: Request) -> Response:
+        require(request.user, admin_services.CAPABILITY, action="events.category.create")
+        payload = CategoryCreateInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        parent_code = str(data.pop("major", "") or "").strip()
+        parent = None
+        if parent_code:
+            try:
+                parent = admin_services.category_get(actor=request.user, code=parent_code)
+            except NotFound:
+                raise ValidationFailed(
+                    fields={"major": [_("所属大类“%(code)s”不存在") % {"code": parent_code}]}
+                ) from None
+        created = admin_services.category_create(actor=request.user, parent=parent, **data)
+        detail = admin_services.category_detail(actor=request.user, code=created.code, now=timezone.now())
+        return Response(CategoryDetailSerializer(detail).data, status=201)
+
+
+class CategoryDetailView(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="events_catalogue_categories_retrieve",
+        responses=CategoryDetailSerializer,
+        summary=gettext_lazy("事件分类（管理）：一个分类，含全部时限版本、代码是否已固定"),
+    )
+    def get(self, request: Request, code: str) -> Response:
+        detail = admin_services.category_detail(actor=request.user, code=code, now=timezone.now())
+        return Response(CategoryDetailSerializer(detail).data)
+
+    @extend_schema(
+        operation_id="events_catalogue_categories_partial_update",
+        request=CategoryUpdateInputSerializer,
+        responses=CategoryDetailSerializer,
+        summary=gettext_lazy("修改事件分类（只改所给字段；active=false 即停用）"),
+    )
+    def patch(self, request: Request, code: str) -> Response:
+        category = admin_services.category_get(actor=request.user, code=code)
+        payload = CategoryUpdateInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        fields = dict(payload.validated_data)
+        with_minors = fields.pop("with_minors", False)
+        saved = admin_services.category_update(actor=request.user, category=category, with_minors=with_minors, **fields)
+        detail = admin_services.category_detail(actor=request.user, code=saved.code, now=timezone.now())
+        return Response(CategoryDetailSerializer(detail).data)
 
 
 # --- the working calendar -----------------------------------------------------------------------------

@@ -53,7 +53,14 @@ urlpatterns = [
     path("events/categories/", views.CategoryListView.as_view(), name="events-categories"),
     path("events/locate/", views.LocateView.as_view(), name="events-locate"),
     path("events/map/", views.CaseMapView.as_view(), name="events-map"),
-    # Administrators: dispatch rules, time-limit versions, the working-day calendar.
+    # Administrators: the catalogue, dispatch rules, time-limit versions, the working-day calendar.
+    # (`events/categories/` above is the intake list of active categories; this is the administrators'.)
+    path("events/catalogue/categories/", admin.CategoryListView.as_view(), name="events-catalogue-categories"),
+    path(
+        "events/catalogue/categories/<str:code>/",
+        admin.CategoryDetailView.as_view(),
+        name="events-catalogue-category",
+    ),
     path("events/dispatch-rules/", admin.DispatchRuleListView.as_view(), name="events-dispatch-rules"),
     path("events/dispatch-rules/<int:rule_id>/", admin.DispatchRuleDetailView.as_view(), name="events-dispatch-rule"),
     path(
