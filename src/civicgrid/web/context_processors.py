@@ -29,6 +29,7 @@ NAVIGATION: list[tuple[str, Any, Capability | tuple[Capability, ...] | None]] = 
     ("events_admin:calendar", _("工作日历"), Capability.MANAGE_CALENDAR),
     ("events_admin:dispatch-rules", _("派遣规则"), Capability.MANAGE_DEPARTMENTS),
     ("events_admin:time-limits", _("处置时限"), Capability.MANAGE_DEPARTMENTS),
+    ("events_admin:catalogue", _("事件分类"), Capability.MANAGE_DEPARTMENTS),
 ]
 
 
