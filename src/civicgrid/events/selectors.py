@@ -80,7 +80,9 @@ def _mine(actor: Any, now: dt.datetime) -> Q:
 
 
 def _to_verify(actor: Any, now: dt.datetime) -> Q:
-    return Q(state=State.HANDLED) & (Q(reporter_id=actor.pk) | _area(actor))
+    # A disjunction of two indexed conditions (not `state AND (reporter OR area)`), so that each side is
+    # found through its own index.
+    return Q(state=State.HANDLED, reporter_id=actor.pk) | (Q(state=State.HANDLED) & _area(actor))
 
 
 def _in_state(state: str) -> Callable[[Any, dt.datetime], Q]:
