@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from civicgrid.audit.models import AuditEntry
@@ -245,3 +246,26 @@ def test_openapi_documents_the_event_api(loop, client):
     assert "post" in schema["paths"]["/api/events/cases/"]
     detail = schema["components"]["schemas"]["CaseDetail"]["properties"]
     assert {"timeline", "current_step", "actions", "extension", "dispatch", "version"} <= set(detail)
+
+
+def test_list_rows_are_the_declared_serializer_field_for_field(loop):
+    """The list's row shortcut (CaseRowSerializer.to_representation) gives exactly what the declared fields
+    give through DRF's ordinary path, for cases with and without department, deadline and grid."""
+    from rest_framework import serializers as drf
+
+    from civicgrid.events.api.views import CaseRowSerializer
+
+    first = report(loop)
+    act(loop.dispatcher, first, "file", expected_version=1)
+    act(loop.dispatcher, first, "dispatch", department=loop.department.code)
+    second = report(loop)
+    cases = Case.objects.select_related("category__parent", "grid", "community", "department").filter(
+        pk__in=[first.pk, second.pk]
+    )
+    assert len(cases) == 2
+    for case in cases:
+        serializer = CaseRowSerializer(context={"now": timezone.now()})
+        fast = serializer.to_representation(case)
+        generic = drf.ModelSerializer.to_representation(serializer, case)
+        assert fast == dict(generic), case.number
+        assert list(fast) == list(generic)

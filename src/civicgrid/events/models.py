@@ -200,7 +200,12 @@ class Case(models.Model):
             models.Index(fields=["state", "due_at", "org_path"], name="case_state_due_path_idx"),
             models.Index(fields=["escalate_at"], name="case_escalate_at_idx", condition=Q(escalate_at__isnull=False)),
             models.Index(fields=["due_at"], name="case_supervised_idx", condition=Q(supervised=True)),
-            models.Index(fields=["org_path"], name="case_extension_idx", condition=Q(extension_pending=True)),
+            models.Index(
+                fields=["org_path"],
+                name="case_extension_path_idx",
+                opclasses=["varchar_pattern_ops"],
+                condition=Q(extension_pending=True),
+            ),
             models.Index(fields=["department", "state"], name="case_department_state_idx"),
             models.Index(fields=["reporter", "state"], name="case_reporter_state_idx"),
             models.Index(fields=["grid", "state"], name="case_grid_state_idx"),

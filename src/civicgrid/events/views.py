@@ -34,6 +34,7 @@ from civicgrid.accounts.models import User
 from civicgrid.accounts.roles import Role
 from civicgrid.audit.services import audit_refusal
 from civicgrid.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from civicgrid.core.labels import choice_label
 from civicgrid.core.workcalendar import WorkCalendar, current_calendar
 from civicgrid.events import attachments, feedback, selectors, services
 from civicgrid.events.deadlines import handle_limit_hours
@@ -113,10 +114,17 @@ class Row:
     provisional: bool
     overdue: bool
     remaining: str
+    url: str = ""
+    state_label: str = ""
+
+
+_NUMBER_SLOT = "PY-NUMBER-SLOT"
 
 
 def _rows(cases: list[Case], now: dt.datetime) -> list[Row]:
     calendar = current_calendar()
+    # One reverse() for the page rather than one per row (URL reversing is most of a row's rendering).
+    case_url = reverse("events:case", args=[_NUMBER_SLOT])
     rows = []
     for case in cases:
         due = case.due_at if case.state in OPEN_STATES else None
@@ -129,7 +137,9 @@ def _rows(cases: list[Case], now: dt.datetime) -> list[Row]:
                 if overdue
                 else _("剩余 %(t)s") % {"t": hours_text(left, calendar)}
             )
-        rows.append(Row(case, _local(due), bool(due and case.due_provisional), overdue, remaining))
+        url = case_url.replace(_NUMBER_SLOT, case.number)
+        label = choice_label(State, case.state)
+        rows.append(Row(case, _local(due), bool(due and case.due_provisional), overdue, remaining, url, label))
     return rows
 
 

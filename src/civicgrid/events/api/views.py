@@ -24,6 +24,7 @@ from civicgrid.accounts.models import User
 from civicgrid.accounts.roles import Role
 from civicgrid.accounts.selectors import orgunit_get_visible
 from civicgrid.core.errors import NotFound, ValidationFailed
+from civicgrid.core.labels import choice_label
 from civicgrid.events import selectors, services
 from civicgrid.events.api.actions import case_transition_with_files
 from civicgrid.events.models import Case, Channel
@@ -89,6 +90,38 @@ class CaseRowSerializer(serializers.ModelSerializer[Case]):
     def get_overdue(self, case: Case) -> bool:
         now = self.context.get("now") or timezone.now()
         return bool(case.state in OPEN_STATES and case.due_at and case.due_at < now)
+
+    def to_representation(self, instance: Case) -> dict[str, Any]:
+        """The row built directly: the same fields and values as the declared serializer (a test compares
+        the two), without DRF's per-attribute machinery, which cost most of a list's time (30 rows × 18
+        fields through `get_attribute` and `inspect.signature`)."""
+        case = instance
+        when = self.fields["reported_at"].to_representation
+        category = case.category
+        return {
+            "number": case.number,
+            "title": case.title,
+            "category": _code_name(category),
+            "category_major": _code_name(category.parent) if category.parent_id else None,
+            "state": case.state,
+            "state_label": choice_label(State, case.state),
+            "channel": case.channel,
+            "channel_label": choice_label(Channel, case.channel),
+            "grid": _code_name(case.grid) if case.grid_id else None,
+            "community": _code_name(case.community) if case.community_id else None,
+            "department": _code_name(case.department) if case.department_id else None,
+            "reported_at": when(case.reported_at),
+            "due_at": when(case.due_at) if case.due_at else None,
+            "due_provisional": case.due_provisional,
+            "overdue": self.get_overdue(case),
+            "supervised": case.supervised,
+            "escalation_level": case.escalation_level,
+            "extension_pending": case.extension_pending,
+        }
+
+
+def _code_name(item: Any) -> dict[str, str]:
+    return {"code": str(item.code), "name": str(item.name)}
 
 
 class CaseTimelineEntrySerializer(serializers.Serializer[Any]):
@@ -164,6 +197,10 @@ class CaseDetailSerializer(CaseRowSerializer):
             "merged_into",
             "merged_duplicates",
         ]
+
+    def to_representation(self, instance: Case) -> dict[str, Any]:
+        # One case: every declared field the ordinary way (the row's shortcut is for lists).
+        return cast(dict[str, Any], serializers.ModelSerializer.to_representation(self, instance))
 
     def _actions(self, case: Case) -> selectors.CaseActions:
         cache = self.context.setdefault("_actions", {})
