@@ -145,6 +145,11 @@ def test_filters_and_keyset_pages(loop, monkeypatch):
     due = [Case.objects.get(number=n).due_at for n in seen]
     assert due == sorted(due)
     assert re.search(r'data-testid="count-to_file">5\+<', html(client.get(url)))
+    # A list narrowed by a filter counts to its own, lower cap.
+    monkeypatch.setattr(selectors, "FILTERED_COUNT_CAP", 2)
+    narrowed = html(client.get(url + "?tab=to_file&state=reported"))
+    assert re.search(r'data-testid="list-count">[^<]*2\+', narrowed)
+    assert re.search(r'data-testid="count-to_file">5\+<', narrowed)
 
 
 # --- intake -------------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ A case outside the scope reads as missing.
 
 Built for a table of millions: every list filters on indexed columns (`state`, `due_at`, `department`,
 `reporter`, `grid`, `org_path` prefix, `supervised`), reads one page by keyset (never OFFSET), and counts
-at most `COUNT_CAP + 1` rows."""
+at most `COUNT_CAP + 1` rows (a list narrowed by filters, `FILTERED_COUNT_CAP + 1`: its matches can be
+sparse among the tab's rows, and a count of them is found only by reading past the rest)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from civicgrid.events.workflow import OPEN_STATES, Action, State, Transition, al
 from civicgrid.orgunits.models import PATH_SEPARATOR, Department
 
 COUNT_CAP = 999
+FILTERED_COUNT_CAP = 199
 PAGE_SIZE = 30
 MAP_LIMIT = 2000
 
@@ -328,7 +330,7 @@ def workbench_page(
     return CasePage(
         tab=chosen,
         rows=rows,
-        count=bounded_count(queryset),
+        count=bounded_count(queryset, FILTERED_COUNT_CAP if filters.active else None),
         next_cursor=_encode(rows[-1], chosen.order) if more and rows else None,
     )
 
