@@ -199,12 +199,16 @@ class Case(models.Model):
             # With the path, a state tab's count within an area is read from this index alone.
             models.Index(fields=["state", "due_at", "org_path"], name="case_state_due_path_idx"),
             models.Index(fields=["escalate_at"], name="case_escalate_at_idx", condition=Q(escalate_at__isnull=False)),
-            models.Index(fields=["due_at"], name="case_supervised_idx", condition=Q(supervised=True)),
+            # Partial and covering (PostgreSQL reads the tab's count and order from the index alone).
+            models.Index(
+                fields=["due_at"], name="case_supervised_idx", condition=Q(supervised=True), include=["org_path"]
+            ),
             models.Index(
                 fields=["org_path"],
                 name="case_extension_path_idx",
                 opclasses=["varchar_pattern_ops"],
-                condition=Q(extension_pending=True),
+                condition=Q(extension_pending=True, state="accepted"),
+                include=["due_at", "id"],
             ),
             models.Index(fields=["department", "state"], name="case_department_state_idx"),
             models.Index(fields=["reporter", "state"], name="case_reporter_state_idx"),
