@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from civicgrid.events.workflow import Action, State
+from civicgrid.events.workflow import OPEN_STATES, Action, State
 from civicgrid.orgunits.models import Department, OrgUnit
 
 
@@ -199,6 +199,14 @@ class Case(models.Model):
             # With the path, a state tab's count within an area is read from this index alone.
             models.Index(fields=["state", "due_at", "org_path"], name="case_state_due_path_idx"),
             models.Index(fields=["escalate_at"], name="case_escalate_at_idx", condition=Q(escalate_at__isnull=False)),
+            # Open cases by deadline (the overdue tab, most urgent first): the composite above gives each
+            # state's rows in order but not all six merged, so without this the tab sorted every overdue case.
+            models.Index(
+                fields=["due_at"],
+                name="case_open_due_idx",
+                condition=Q(state__in=sorted(OPEN_STATES)),
+                include=["org_path"],
+            ),
             # Partial and covering (PostgreSQL reads the tab's count and order from the index alone).
             models.Index(
                 fields=["due_at"], name="case_supervised_idx", condition=Q(supervised=True), include=["org_path"]
