@@ -11,6 +11,7 @@ import pytest
 os.environ.setdefault("CIVICGRID_ALLOW_DEV_KEY", "1")
 
 from civicgrid.accounts.models import User
+from civicgrid.core import workcalendar
 from civicgrid.orgunits.models import Department, OrgUnit
 
 PASSWORD = "Test#pass2026"
@@ -70,6 +71,13 @@ def _test_settings(settings):  # type: ignore[no-untyped-def]
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_work_calendar() -> None:
+    """The calendar is cached per process for a few seconds; a test that loaded a year (rolled back with
+    its transaction) must not leave that year loaded for the next test."""
+    workcalendar.forget_cache()
 
 
 @pytest.fixture
