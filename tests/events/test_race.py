@@ -3,48 +3,16 @@ wins, the rest get a clear conflict error, and the history has no duplicate or l
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 
-from civicgrid.core.errors import Conflict
 from civicgrid.events import services
 from civicgrid.events.models import Case, CaseHistory
 from civicgrid.events.workflow import Action
+from tests.concurrency import race
 from tests.events.conftest import report
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 WORKERS = 10
-
-
-def race(case_id: int, action: str, actor, **kwargs) -> list[str]:
-    """Run the same transition from WORKERS threads at once (each its own database connection)."""
-    barrier = threading.Barrier(WORKERS)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def work() -> None:
-        try:
-            case = Case.objects.get(pk=case_id)
-            barrier.wait(timeout=30)
-            services.case_transition(actor=actor, case=case, action=action, **kwargs)
-            result = "won"
-        except Conflict as exc:
-            result = f"conflict:{exc.message}"
-        except Exception as exc:  # anything else is a failure of the test
-            result = f"error:{type(exc).__name__}:{exc}"
-        finally:
-            connection.close()
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=work) for _ in range(WORKERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return outcomes
 
 
 @pytest.mark.parametrize("step", ["dispatch", "accept", "verify"])
@@ -61,7 +29,11 @@ def test_exactly_one_of_ten_wins(loop, step):
     actor = {"dispatch": loop.dispatcher, "accept": loop.handler, "verify": loop.collector}[step]
     kwargs = {"department": loop.department} if step == "dispatch" else {}
     history_before = CaseHistory.objects.filter(case=case).count()
-    outcomes = race(case.pk, step, actor, **kwargs)
+    # Each worker loads the case itself, as each clerk's request does.
+    outcomes = race(
+        lambda _i: services.case_transition(actor=actor, case=Case.objects.get(pk=case.pk), action=step, **kwargs),
+        WORKERS,
+    )
     assert len(outcomes) == WORKERS
     assert outcomes.count("won") == 1, outcomes
     losers = [o for o in outcomes if o != "won"]
