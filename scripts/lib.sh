@@ -56,3 +56,22 @@ ensure_postgres() {
     psql "$PG_URL" -qtAc 'select 1' >/dev/null 2>&1 || die "cannot connect to PostgreSQL at $PG_URL"
   fi
 }
+
+# The English catalogue must hold every string the source marks for translation, each translated and
+# none fuzzy. makemessages rewrites the catalogue in place, so it works on a copy of the package's
+# locale directory's file and puts the original back.
+check_translations() {
+  local po=src/civicgrid/locale/en/LC_MESSAGES/django.po saved untranslated fuzzy
+  saved=$(mktemp)
+  cp "$po" "$saved"
+  (cd src/civicgrid && ../../.venv/bin/civicgrid makemessages -l en --no-obsolete -v0)
+  untranslated=$(msgattrib --untranslated --no-obsolete "$po" | grep -c '^#:' || true)
+  fuzzy=$(msgattrib --only-fuzzy --no-obsolete "$po" | grep -c '^#:' || true)
+  if [ "$untranslated" -ne 0 ] || [ "$fuzzy" -ne 0 ]; then
+    msgattrib --untranslated --no-obsolete "$po" | grep -A1 '^#:' | head -40
+    msgattrib --only-fuzzy --no-obsolete "$po" | grep -A2 '^#:' | head -40
+    cp "$saved" "$po"; rm -f "$saved"
+    die "the English catalogue lacks $untranslated strings and has $fuzzy fuzzy ones: run makemessages -l en in src/civicgrid and translate them"
+  fi
+  cp "$saved" "$po"; rm -f "$saved"
+}

@@ -18,6 +18,8 @@ step "ruff lint";            .venv/bin/ruff check src tests benchmarks
 step "ruff format";          .venv/bin/ruff format --check src tests benchmarks
 step "mypy";                 .venv/bin/mypy src/civicgrid
 step "migrations complete";  DATABASE_URL=sqlite:///:memory: $CG makemigrations --check --dry-run
+step "English catalogue complete (every string of the source translated, none fuzzy)"
+check_translations
 
 # The two passes run side by side (the machine's two cores; CI has a budget of 10 minutes for the suite),
 # each with a data directory of its own; their output is shown one after the other.

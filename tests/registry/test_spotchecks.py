@@ -406,6 +406,20 @@ def test_the_rates_page_and_api(example, client, town_admin):
     assert body["rows"][0]["months"]["3"]["houses"]["rate"] == 100.0
 
 
+def test_the_rates_page_names_the_period_and_months_in_the_users_language(example, client, town_admin):
+    client.force_login(town_admin)
+    html = client.get(reverse("quality:rates"), {"level": "community", "year": YEAR}).content.decode()
+    assert f'<small class="muted">{YEAR}年</small>' in html and '<th class="small">3月<br>' in html
+    html = client.get(reverse("quality:rates"), {"level": "community", "year": YEAR, "month": 3}).content.decode()
+    assert f'<small class="muted">{YEAR}年3月</small>' in html
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    html = client.get(reverse("quality:rates"), {"level": "community", "year": YEAR}).content.decode()
+    assert f'<small class="muted">{YEAR}</small>' in html and '<th class="small">Mar<br>' in html
+    assert '<option value="12">Dec</option>' in html and "Registration rate statistics" in html
+    html = client.get(reverse("quality:rates"), {"level": "community", "year": YEAR, "month": 3}).content.decode()
+    assert f'<small class="muted">Mar {YEAR}</small>' in html and "月" not in html.split("<main", 1)[-1][:3000]
+
+
 # --- pages and API for the rest ------------------------------------------------------------------------
 
 

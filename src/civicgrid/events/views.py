@@ -27,7 +27,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from civicgrid.accounts import selectors as account_selectors
 from civicgrid.accounts.models import User
@@ -91,14 +91,15 @@ def hours_text(hours: float | None, calendar: WorkCalendar | None = None) -> str
     calendar = calendar or current_calendar()
     day = calendar.hours.day_length.total_seconds() / 3600
     if abs(hours) < 1:
-        return _("%(n)s 分钟") % {"n": round(abs(hours) * 60)}
+        minutes = round(abs(hours) * 60)
+        return ngettext("%(n)s 分钟", "%(n)s 分钟", minutes) % {"n": minutes}
     hours = round(abs(hours), 1)  # to six minutes: 6.99 h left of a 7 h day reads as one day
     if hours >= day:
         days = hours / day
         shown = f"{days:.0f}" if math.isclose(days, round(days), abs_tol=0.05) else f"{days:.1f}"
-        return _("%(n)s 个工作日") % {"n": shown}
+        return ngettext("%(n)s 个工作日", "%(n)s 个工作日", 1 if shown == "1" else 2) % {"n": shown}
     shown = f"{hours:.0f}" if math.isclose(hours, round(hours), abs_tol=0.05) else f"{hours:.1f}"
-    return _("%(n)s 工作小时") % {"n": shown}
+    return ngettext("%(n)s 工作小时", "%(n)s 工作小时", 1 if shown == "1" else 2) % {"n": shown}
 
 
 def _local(moment: dt.datetime | None, fmt: str = "%m-%d %H:%M") -> str:

@@ -22,6 +22,7 @@ from civicgrid.accounts.models import User
 from civicgrid.accounts.permissions import in_scope
 from civicgrid.accounts.roles import Capability, has_capability
 from civicgrid.accounts.selectors import orgunit_get_visible, orgunit_list, scope_root
+from civicgrid.core import labels
 from civicgrid.core.errors import DomainError, NotAuthenticated, PermissionDenied
 from civicgrid.core.idnumbers import DocumentType
 from civicgrid.orgunits.models import Level
@@ -347,6 +348,6 @@ def spotcheck_rates(request: HttpRequest) -> HttpResponse:
             "table": table,
             "levels": [(lv, Level(lv).label) for lv in spotchecks.RATE_LEVELS],
             "years": list(range(today.year, today.year - 6, -1)),
-            "months": list(range(1, 13)),
+            "months": [(m, str(label)) for m, label in labels.MONTHS.items()],
         },
     )

@@ -42,7 +42,7 @@ from civicgrid.accounts.permissions import require
 from civicgrid.accounts.roles import Capability, has_capability
 from civicgrid.accounts.selectors import scope_root
 from civicgrid.audit.services import audit_record
-from civicgrid.core import pii
+from civicgrid.core import labels, pii
 from civicgrid.core.errors import Conflict, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from civicgrid.core.idnumbers import DocumentType, IdNumberError, parse_document, parse_resident_id
 from civicgrid.orgunits.models import Level, OrgUnit
@@ -487,6 +487,14 @@ class RateTable:
     @property
     def month_numbers(self) -> list[int]:
         return sorted({m for row in self.rows for m in row.months})
+
+    @property
+    def month_columns(self) -> list[tuple[int, str]]:
+        return [(m, str(labels.MONTHS[m])) for m in self.month_numbers]
+
+    @property
+    def period(self) -> str:
+        return labels.period_label(self.year, self.month)
 
 
 def targets() -> tuple[int, int]:
