@@ -92,3 +92,32 @@ def test_password_rules_are_the_validators_own(client, make_user):
     _english(client)
     html = client.get(reverse("web:password")).content.decode()
     assert "The password must be at least 10 characters long." in html and "密码" not in html
+
+
+def test_register_and_attachment_refusals_follow_the_language(make_user, unit):
+    """Service errors of the register and of case attachments: Chinese by default, English when asked."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from civicgrid.core.errors import ValidationFailed
+    from civicgrid.events.attachments import attachment_check
+    from civicgrid.registry import services as registry
+
+    clerk = make_user(Role.COMMUNITY_CLERK, SHIQIAO_COMMUNITY)
+    program = SimpleUploadedFile("photo.jpg", b"MZ\x90\x00" + b"\x00" * 200)
+
+    def refusals() -> tuple[dict[str, list[str]], str]:
+        with pytest.raises(ValidationFailed) as building:
+            registry.building_get_or_create(actor=clerk, community=unit(SHIQIAO_COMMUNITY), road=" ", door_number="1号")
+        program.seek(0)
+        with pytest.raises(ValidationFailed) as upload:
+            attachment_check(program)
+        return building.value.fields, str(upload.value.message)
+
+    with translation.override("zh-hans"):
+        fields, upload = refusals()
+    assert fields["road"] == ["路/街/巷不能为空"] and "photo.jpg" in upload and "可执行程序" in upload
+    with translation.override("en"):
+        fields, upload = refusals()
+    assert fields["road"] == ["Road/street/lane is required."]
+    assert "photo.jpg" in upload and "executable program" in upload
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in upload), upload

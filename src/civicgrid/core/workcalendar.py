@@ -598,7 +598,15 @@ class CalendarRejected(ValidationFailed):
 _HOLIDAY_WORDS = frozenset({"holiday", "休", "休息", "放假", "假"})
 _WORKDAY_WORDS = frozenset({"workday", "班", "上班", "调休上班"})
 _DATE = re.compile(r"(\d{4})\s*(?:[-/.]|年)\s*(\d{1,2})\s*(?:[-/.]|月)\s*(\d{1,2})\s*日?")
-_WEEKDAYS = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
+_WEEKDAYS = (
+    gettext_lazy("星期一"),
+    gettext_lazy("星期二"),
+    gettext_lazy("星期三"),
+    gettext_lazy("星期四"),
+    gettext_lazy("星期五"),
+    gettext_lazy("星期六"),
+    gettext_lazy("星期日"),
+)
 NAME_MAX_LENGTH = 50
 
 
@@ -797,7 +805,7 @@ def validate_year(year: int, rows: Sequence[CalendarRow]) -> tuple[dict[date, Da
                 )
             )
             continue
-        days[day] = (is_workday, name or (MAKE_UP_DAY if is_workday else _("放假")))
+        days[day] = (is_workday, name or (MAKE_UP_DAY if is_workday else "放假"))
     if errors:
         return {}, errors
     for day, name in fixed.items():

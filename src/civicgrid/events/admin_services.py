@@ -50,7 +50,7 @@ def _category(value: Any, errors: dict[str, list[str]]) -> Category | None:
     if found is None and text.isdigit():
         found = Category.objects.filter(pk=int(text)).first()
     if found is None:
-        errors["category"] = [f"分类“{text}”不存在"]
+        errors["category"] = [_("分类“%(code)s”不存在") % {"code": text}]
     return found
 
 
@@ -62,13 +62,13 @@ def _area(value: Any, errors: dict[str, list[str]]) -> OrgUnit | None:
     text = str(value).strip()
     found = OrgUnit.objects.filter(code=text).first()
     if found is None:
-        errors["area"] = [f"区域“{text}”不是已有的组织单元（请填写单元代码，如 440113007000）"]
+        errors["area"] = [_("区域“%(code)s”不是已有的组织单元（请填写单元代码，如 440113007000）") % {"code": text}]
     return found
 
 
 def _department(value: Any, errors: dict[str, list[str]]) -> Department | None:
     if _blank(value):
-        errors["department"] = ["请选择派往部门"]
+        errors["department"] = [_("请选择派往部门")]
         return None
     if isinstance(value, Department):
         return value
@@ -77,7 +77,7 @@ def _department(value: Any, errors: dict[str, list[str]]) -> Department | None:
     if found is None and text.isdigit():
         found = Department.objects.filter(pk=int(text)).first()
     if found is None:
-        errors["department"] = [f"部门“{text}”不存在"]
+        errors["department"] = [_("部门“%(code)s”不存在") % {"code": text}]
     return found
 
 
@@ -86,7 +86,7 @@ def _weekdays(value: Any, errors: dict[str, list[str]]) -> str:
     if not text:
         return ""
     if not _WEEKDAYS.match(text):
-        errors["weekdays"] = ["星期应为 1–7 的数字，用逗号分隔，如“1,2,3”（1 为星期一，7 为星期日）"]
+        errors["weekdays"] = [_("星期应为 1–7 的数字，用逗号分隔，如“1,2,3”（1 为星期一，7 为星期日）")]
         return text
     days = sorted({int(d) for d in text.split(",")})
     return ",".join(str(d) for d in days)
@@ -100,7 +100,7 @@ def _time(value: Any, name: str, errors: dict[str, list[str]]) -> dt.time | None
     try:
         return dt.time.fromisoformat(str(value).strip())
     except ValueError:
-        errors[name] = ["时间格式应为 HH:MM，如 08:30"]
+        errors[name] = [_("时间格式应为 HH:MM，如 08:30")]
         return None
 
 
@@ -130,9 +130,9 @@ def dispatch_rule_save(*, actor: Any, rule: DispatchRule | None = None, **fields
     errors: dict[str, list[str]] = {}
     name = str(fields.get("name", rule.name if rule else "") or "").strip()
     if not name:
-        errors["name"] = ["请填写规则名称"]
+        errors["name"] = [_("请填写规则名称")]
     elif len(name) > 100:
-        errors["name"] = ["名称不能超过 100 个字"]
+        errors["name"] = [_("名称不能超过 100 个字")]
     category = _category(fields.get("category", rule.category if rule else None), errors)
     area = _area(fields.get("area", rule.area if rule else None), errors)
     department = _department(fields.get("department", rule.department if rule else None), errors)
@@ -141,15 +141,17 @@ def dispatch_rule_save(*, actor: Any, rule: DispatchRule | None = None, **fields
     time_to = _time(fields.get("time_to", rule.time_to if rule else None), "time_to", errors)
     if "time_from" not in errors and "time_to" not in errors:
         if (time_from is None) != (time_to is None):
-            errors["time_to" if time_to is None else "time_from"] = ["开始时间和结束时间要么都填，要么都不填"]
+            errors["time_to" if time_to is None else "time_from"] = [_("开始时间和结束时间要么都填，要么都不填")]
         elif time_from is not None and time_to is not None and time_from >= time_to:
-            errors["time_to"] = ["结束时间应晚于开始时间"]
+            errors["time_to"] = [_("结束时间应晚于开始时间")]
     if department is not None and "area" not in errors:
         served = list(department.serves.all())
         if area is not None and not any(area.is_within(unit) for unit in served):
-            errors["department"] = [f"{department.name}的服务范围不包括{area.name}"]
+            errors["department"] = [
+                _("%(department)s的服务范围不包括%(area)s") % {"department": department.name, "area": area.name}
+            ]
         elif area is None and not served:
-            errors["department"] = [f"{department.name}尚未配置服务范围"]
+            errors["department"] = [_("%(department)s尚未配置服务范围") % {"department": department.name}]
     active = fields.get("active", rule.active if rule else True)
     if isinstance(active, str):
         active = active.strip().lower() in {"1", "true", "on", "yes"}
@@ -185,12 +187,12 @@ def dispatch_rule_move(*, actor: Any, rule: DispatchRule, direction: str) -> Dis
     """Swap a rule with its neighbour above ("up") or below ("down"); at either end nothing changes."""
     _require(actor, "events.dispatch_rule.move", target=rule)
     if direction not in ("up", "down"):
-        raise ValidationFailed(fields={"direction": ["方向应为上移或下移"]})
+        raise ValidationFailed(fields={"direction": [_("方向应为上移或下移")]})
     with transaction.atomic():
         rules = _renumber()
         index = next((i for i, item in enumerate(rules) if item.pk == rule.pk), None)
         if index is None:
-            raise ValidationFailed(fields={"rule": ["规则不存在"]})
+            raise ValidationFailed(fields={"rule": [_("规则不存在")]})
         other = index - 1 if direction == "up" else index + 1
         if not 0 <= other < len(rules):
             return rules[index]
@@ -228,12 +230,12 @@ def _hours(value: Any, name: str, errors: dict[str, list[str]], *, default: Deci
     try:
         number = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
-        errors[name] = ["请填写数字（工作小时）"]
+        errors[name] = [_("请填写数字（工作小时）")]
         return default
     if not number.is_finite() or number <= 0 or number >= 1000:
-        errors[name] = ["应为大于 0、小于 1000 的工作小时数"]
+        errors[name] = [_("应为大于 0、小于 1000 的工作小时数")]
     elif number != number.quantize(Decimal("0.01")):
-        errors[name] = ["最多保留两位小数"]
+        errors[name] = [_("最多保留两位小数")]
     return number
 
 
@@ -241,16 +243,16 @@ def _handle_value(value: Any, errors: dict[str, list[str]]) -> int:
     try:
         number = int(str(value).strip())
     except (TypeError, ValueError):
-        errors["handle_value"] = ["处置时限应为正整数"]
+        errors["handle_value"] = [_("处置时限应为正整数")]
         return 0
     if not 1 <= number <= 999:
-        errors["handle_value"] = ["处置时限应在 1–999 之间"]
+        errors["handle_value"] = [_("处置时限应在 1–999 之间")]
     return number
 
 
 def _handle_unit(unit: Any, errors: dict[str, list[str]]) -> str:
     if unit not in TimeLimit.Unit.values:
-        errors["handle_unit"] = ["单位应为工作小时或工作日"]
+        errors["handle_unit"] = [_("单位应为工作小时或工作日")]
     return str(unit or "")
 
 
@@ -270,7 +272,7 @@ def time_limit_add(
     _require(actor, "events.time_limit.add", target=category)
     errors: dict[str, list[str]] = {}
     if category.parent_id is None:
-        errors["category"] = ["时限只能设置在事件小类上"]
+        errors["category"] = [_("时限只能设置在事件小类上")]
     value = _handle_value(handle_value, errors)
     _handle_unit(handle_unit, errors)
     hours = {
@@ -283,11 +285,11 @@ def time_limit_add(
     }
     now = timezone.now()
     if valid_from is None:
-        errors["valid_from"] = ["请填写生效时间"]
+        errors["valid_from"] = [_("请填写生效时间")]
     elif timezone.is_naive(valid_from):
-        errors["valid_from"] = ["生效时间缺少时区"]
+        errors["valid_from"] = [_("生效时间缺少时区")]
     elif valid_from < now.replace(second=0, microsecond=0):
-        errors["valid_from"] = ["生效时间不能早于现在（已报案件按原时限办理，不能追溯修改）"]
+        errors["valid_from"] = [_("生效时间不能早于现在（已报案件按原时限办理，不能追溯修改）")]
     if errors or valid_from is None:
         raise ValidationFailed(fields=errors)
     with transaction.atomic():

@@ -58,6 +58,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.http import FileResponse, HttpRequest
 from django.utils.cache import patch_cache_control
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from PIL import Image, ImageOps
 
 from civicgrid.accounts.roles import Role
@@ -78,7 +80,7 @@ _KEPT_INFO = ("icc_profile", "transparency")
 @dataclass(frozen=True)
 class Format:
     name: str  # jpeg | png | webp | pdf
-    label: str
+    label: Any  # a lazy translation
     mime: str
     ext: str
     kind: str  # Attachment.Kind
@@ -88,10 +90,10 @@ class Format:
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
-        Format("jpeg", "JPEG 图片", "image/jpeg", "jpg", Attachment.Kind.PHOTO, "JPEG"),
-        Format("png", "PNG 图片", "image/png", "png", Attachment.Kind.PHOTO, "PNG"),
-        Format("webp", "WebP 图片", "image/webp", "webp", Attachment.Kind.PHOTO, "WEBP"),
-        Format("pdf", "PDF 文件", "application/pdf", "pdf", Attachment.Kind.DOCUMENT),
+        Format("jpeg", gettext_lazy("JPEG 图片"), "image/jpeg", "jpg", Attachment.Kind.PHOTO, "JPEG"),
+        Format("png", gettext_lazy("PNG 图片"), "image/png", "png", Attachment.Kind.PHOTO, "PNG"),
+        Format("webp", gettext_lazy("WebP 图片"), "image/webp", "webp", Attachment.Kind.PHOTO, "WEBP"),
+        Format("pdf", gettext_lazy("PDF 文件"), "application/pdf", "pdf", Attachment.Kind.DOCUMENT),
     )
 }
 EXTENSIONS = {"jpg": "jpeg", "jpeg": "jpeg", "jpe": "jpeg", "jfif": "jpeg", "png": "png", "webp": "webp", "pdf": "pdf"}
@@ -105,7 +107,7 @@ CLAIMED_MIME = {
     "application/pdf": "pdf",
     "application/x-pdf": "pdf",
 }
-ACCEPTED = "只接受 JPEG、PNG、WebP 格式的照片和 PDF 格式的文件"
+ACCEPTED = gettext_lazy("只接受 JPEG、PNG、WebP 格式的照片和 PDF 格式的文件")
 
 
 def max_bytes() -> int:
@@ -142,10 +144,10 @@ def sniff(head: bytes) -> str:
 
 
 _REFUSED_LABELS = {
-    "heic": "HEIC 照片（请在手机相机设置中选择“兼容性最佳”，或转换为 JPEG 后上传）",
-    "gif": "GIF 图片",
-    "executable": "可执行程序",
-    "zip": "压缩包或 Office 文档",
+    "heic": gettext_lazy("HEIC 照片（请在手机相机设置中选择“兼容性最佳”，或转换为 JPEG 后上传）"),
+    "gif": gettext_lazy("GIF 图片"),
+    "executable": gettext_lazy("可执行程序"),
+    "zip": gettext_lazy("压缩包或 Office 文档"),
 }
 
 
@@ -182,7 +184,10 @@ def _read_limited(upload: UploadedFile, limit: int, name: str) -> bytes:
 
 
 def _too_big(name: str, size: int, limit: int) -> ValidationFailed:
-    return _refuse(f"文件“{name}”过大（{size / 1048576:.1f} MB），单个文件不能超过 {limit / 1048576:.0f} MB")
+    return _refuse(
+        _("文件“%(name)s”过大（%(size).1f MB），单个文件不能超过 %(limit).0f MB")
+        % {"name": name, "size": size / 1048576, "limit": limit / 1048576}
+    )
 
 
 def _refuse(message: str) -> ValidationFailed:
@@ -196,24 +201,35 @@ def attachment_check(upload: UploadedFile) -> CheckedFile:
     name = _display_name(upload)
     data = _read_limited(upload, max_bytes(), name)
     if not data:
-        raise _refuse(f"文件“{name}”是空文件")
+        raise _refuse(_("文件“%(name)s”是空文件") % {"name": name})
     sniffed = sniff(data[:64])
     ext = PurePath(name).suffix.lower().lstrip(".")
     claimed = EXTENSIONS.get(ext)
     if sniffed not in FORMATS:
-        what = _REFUSED_LABELS.get(sniffed, "无法识别的格式")
-        suffix = f"（扩展名 .{ext} 与内容不符）" if claimed else ""
-        raise _refuse(f"文件“{name}”的内容是{what}，不受支持{suffix}。{ACCEPTED}")
+        what = _REFUSED_LABELS.get(sniffed, _("无法识别的格式"))
+        suffix = _("（扩展名 .%(ext)s 与内容不符）") % {"ext": ext} if claimed else ""
+        raise _refuse(
+            _("文件“%(name)s”的内容是%(what)s，不受支持%(suffix)s。%(accepted)s")
+            % {"name": name, "what": what, "suffix": suffix, "accepted": ACCEPTED}
+        )
     fmt = FORMATS[sniffed]
     if claimed is None:
-        shown = f"扩展名 .{ext}" if ext else "没有扩展名"
-        raise _refuse(f"文件“{name}”{shown}，不受支持。{ACCEPTED}")
+        shown = _("扩展名 .%(ext)s") % {"ext": ext} if ext else _("没有扩展名")
+        raise _refuse(
+            _("文件“%(name)s”%(shown)s，不受支持。%(accepted)s") % {"name": name, "shown": shown, "accepted": ACCEPTED}
+        )
     if claimed != sniffed:
-        raise _refuse(f"文件“{name}”的扩展名为 .{ext}，但内容是{fmt.label}，两者不符，请确认文件后重新上传")
+        raise _refuse(
+            _("文件“%(name)s”的扩展名为 .%(ext)s，但内容是%(format)s，两者不符，请确认文件后重新上传")
+            % {"name": name, "ext": ext, "format": fmt.label}
+        )
     mime = (upload.content_type or "").split(";")[0].strip().lower()
     claimed_by_mime = CLAIMED_MIME.get(mime)
     if claimed_by_mime is not None and claimed_by_mime != sniffed:
-        raise _refuse(f"文件“{name}”声明的类型为 {mime}，但内容是{fmt.label}，两者不符")
+        raise _refuse(
+            _("文件“%(name)s”声明的类型为 %(mime)s，但内容是%(format)s，两者不符")
+            % {"name": name, "mime": mime, "format": fmt.label}
+        )
     if fmt.kind == Attachment.Kind.PHOTO:
         _open_image(data, fmt, name).close()
     return CheckedFile(name=name, format=fmt, data=data, sha256=hashlib.sha256(data).hexdigest())
@@ -229,15 +245,16 @@ def _open_image(data: bytes, fmt: Format, name: str) -> Image.Image:
             if width * height > max_pixels():
                 image.close()
                 raise _refuse(
-                    f"文件“{name}”的分辨率过大（{width}×{height}），请压缩到 {max_pixels() // 1_000_000} 百万像素以内"
+                    _("文件“%(name)s”的分辨率过大（%(width)d×%(height)d），请压缩到 %(megapixels)d 百万像素以内")
+                    % {"name": name, "width": width, "height": height, "megapixels": max_pixels() // 1_000_000}
                 )
             image.load()
     except ValidationFailed:
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        raise _refuse(f"文件“{name}”的分辨率过大，无法处理") from None
+        raise _refuse(_("文件“%(name)s”的分辨率过大，无法处理") % {"name": name}) from None
     except (OSError, SyntaxError, ValueError, EOFError):
-        raise _refuse(f"文件“{name}”已损坏或不是有效的{fmt.label}") from None
+        raise _refuse(_("文件“%(name)s”已损坏或不是有效的%(format)s") % {"name": name, "format": fmt.label}) from None
     return image
 
 
@@ -338,10 +355,10 @@ def attachment_get_visible(*, actor: Any, attachment_id: int) -> Attachment:
         raise NotAuthenticated()
     attachment = Attachment.objects.select_related("case").filter(pk=attachment_id).first()
     if attachment is None:
-        raise NotFound("附件不存在")
+        raise NotFound(_("附件不存在"))
     if not case_visible_to(actor, attachment.case):
         audit_refusal(actor=actor, action="events.attachment_view", target=attachment.case, reason="out_of_scope")
-        raise NotFound("附件不存在或您无权查看")
+        raise NotFound(_("附件不存在或您无权查看"))
     return attachment
 
 
@@ -354,7 +371,7 @@ def attachment_get_public(*, token: str, attachment_id: int) -> Attachment:
         .first()
     )
     if attachment is None or not token or not secrets.compare_digest(attachment.case.token, token):
-        raise NotFound("照片不存在")
+        raise NotFound(_("照片不存在"))
     return attachment
 
 
@@ -380,11 +397,11 @@ def attachment_add(*, actor: Any, case: Case, upload: UploadedFile, stage: str, 
     the case's tracking token may add photos, to a citizen report still awaiting filing, at the "report"
     stage, at most PUBLIC_MAX_PHOTOS of them."""
     if stage and stage not in STAGES:
-        raise ValidationFailed(fields={"stage": [f"环节“{stage}”无法识别"]})
+        raise ValidationFailed(fields={"stage": [_("环节“%(stage)s”无法识别") % {"stage": stage}]})
     if _authenticated(actor):
         if not _may_add(actor, case):
             audit_refusal(actor=actor, action="events.attachment_add", target=case, reason="not_allowed")
-            raise PermissionDenied("您不能为该事件上传附件")
+            raise PermissionDenied(_("您不能为该事件上传附件"))
     else:
         actor = actor or AnonymousUser()
         if not token or not secrets.compare_digest(case.token, token):
@@ -392,14 +409,18 @@ def attachment_add(*, actor: Any, case: Case, upload: UploadedFile, stage: str, 
             raise NotAuthenticated()
         if case.channel != Channel.CITIZEN or case.state != State.REPORTED or stage != Action.REPORT:
             audit_refusal(actor=actor, action="events.attachment_add", target=case, reason="public_not_allowed")
-            raise PermissionDenied("事件受理后不能再补充照片")
+            raise PermissionDenied(_("事件受理后不能再补充照片"))
         if case.attachments.count() >= PUBLIC_MAX_PHOTOS:
-            raise ValidationFailed(fields={"file": [f"每件反映最多上传 {PUBLIC_MAX_PHOTOS} 张照片"]})
+            raise ValidationFailed(fields={"file": [_("每件反映最多上传 %(n)d 张照片") % {"n": PUBLIC_MAX_PHOTOS}]})
     if case.state in FINAL_STATES:
-        raise ValidationFailed(fields={"file": [f"事件已{State(case.state).label}，不能再添加附件"]})
+        raise ValidationFailed(
+            fields={"file": [_("事件已%(state)s，不能再添加附件") % {"state": State(case.state).label}]}
+        )
     checked = attachment_check(upload)
     if not _authenticated(actor) and checked.kind != Attachment.Kind.PHOTO:
-        raise ValidationFailed(fields={"file": [f"文件“{checked.name}”不是照片，群众反映只能上传照片"]})
+        raise ValidationFailed(
+            fields={"file": [_("文件“%(name)s”不是照片，群众反映只能上传照片") % {"name": checked.name}]}
+        )
     derived = derive_images(checked)
     store = _store()
     stem = f"events/{case.number}/{uuid.uuid4().hex}"
@@ -464,13 +485,13 @@ def _storage_name(attachment: Attachment, variant: str) -> str:
 def _file_response(attachment: Attachment, variant: str) -> FileResponse:
     name = _storage_name(attachment, variant)
     if not name:
-        raise NotFound("附件不存在")
+        raise NotFound(_("附件不存在"))
     try:
         handle = _store().open(name, "rb")
     except FileNotFoundError:
-        raise NotFound("附件文件已丢失，请联系管理员") from None
+        raise NotFound(_("附件文件已丢失，请联系管理员")) from None
     if variant == "thumb":
-        content_type, filename = "image/jpeg", f"{PurePath(attachment.name).stem}-缩略图.jpg"
+        content_type, filename = "image/jpeg", _("%(name)s-缩略图.jpg") % {"name": PurePath(attachment.name).stem}
     else:
         content_type, filename = attachment.content_type, attachment.name
     document = attachment.kind == Attachment.Kind.DOCUMENT

@@ -32,6 +32,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from pyproj import Geod
 
 from civicgrid.accounts.roles import Role
@@ -93,15 +94,15 @@ def evaluation_submit(
         audit_refusal(actor=actor, action="events.evaluate", target=case, reason="not_reporter")
         if not _authenticated(by_user):
             raise NotAuthenticated()
-        raise PermissionDenied("只有反映人可以评价该事件")
+        raise PermissionDenied(_("只有反映人可以评价该事件"))
     errors: dict[str, list[str]] = {}
     if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
-        errors["rating"] = ["请选择 1 到 5 星的满意度"]
+        errors["rating"] = [_("请选择 1 到 5 星的满意度")]
     comment = comment.strip()
     if len(comment) > 300:
-        errors["comment"] = ["评价内容不能超过 300 字"]
+        errors["comment"] = [_("评价内容不能超过 300 字")]
     if reopen_requested and not errors and rating > 2:
-        errors["reopen_requested"] = ["只有“不满意”（2 星及以下）的评价可以申请重新办理"]
+        errors["reopen_requested"] = [_("只有“不满意”（2 星及以下）的评价可以申请重新办理")]
     if errors:
         raise ValidationFailed(fields=errors)
     now = timezone.now()
@@ -109,12 +110,16 @@ def evaluation_submit(
         with transaction.atomic():
             locked = Case.objects.select_for_update().get(pk=case.pk)
             if locked.state != State.CLOSED:
-                raise Conflict(f"事件当前状态为“{State(locked.state).label}”，结案后才能评价")
+                raise Conflict(_("事件当前状态为“%(state)s”，结案后才能评价") % {"state": State(locked.state).label})
             if Evaluation.objects.filter(case=locked).exists():
-                raise Conflict("该事件已评价过，不能重复评价")
+                raise Conflict(_("该事件已评价过，不能重复评价"))
             if reopen_requested and not reopen_allowed(locked, now=now):
                 raise ValidationFailed(
-                    fields={"reopen_requested": [f"已超过结案后 {reopen_window_days()} 天，不能再申请重新办理"]}
+                    fields={
+                        "reopen_requested": [
+                            _("已超过结案后 %(days)d 天，不能再申请重新办理") % {"days": reopen_window_days()}
+                        ]
+                    }
                 )
             evaluation = Evaluation.objects.create(
                 case=locked,
@@ -144,7 +149,7 @@ def evaluation_submit(
                 },
             )
     except IntegrityError:  # a simultaneous second submission lost the race for the one-to-one row
-        raise Conflict("该事件已评价过，不能重复评价") from None
+        raise Conflict(_("该事件已评价过，不能重复评价")) from None
     return evaluation
 
 
@@ -198,18 +203,19 @@ def reopen_decide(*, actor: Any, case: Case, approve: bool, reason: str, expecte
         audit_refusal(actor=actor, action="events.reopen_decide", target=case, reason=why)
         raise services.TransitionRefused(services.REFUSAL_MESSAGES[why])
     if not reason.strip():
-        raise ValidationFailed(fields={"reason": ["请填写审批意见"]})
+        raise ValidationFailed(fields={"reason": [_("请填写审批意见")]})
     with transaction.atomic():
         locked = Case.objects.select_for_update(of=("self",)).get(pk=case.pk)
         if expected_version is not None and locked.version != expected_version:
-            raise Conflict("该事件已被他人处理，请刷新后查看最新状态")
+            raise Conflict(_("该事件已被他人处理，请刷新后查看最新状态"))
         status = reopen_status(locked)
         if status.state != "pending" or status.request is None:
-            raise Conflict("该事件没有待审批的重新办理申请")
+            raise Conflict(_("该事件没有待审批的重新办理申请"))
         if approve:
             if reopen_request_pending(locked) is None:
                 raise Conflict(
-                    f"该申请不是结案后 {reopen_window_days()} 天内的不满意评价提出的，不能重新办理，只能驳回"
+                    _("该申请不是结案后 %(days)d 天内的不满意评价提出的，不能重新办理，只能驳回")
+                    % {"days": reopen_window_days()}
                 )
             return services.case_transition_by_service(
                 actor=actor,
@@ -309,11 +315,20 @@ def case_merge(*, actor: Any, duplicate: Case, main: Case, reason: str) -> Case:
     (its history kept, the merge appended) and linked to the main case. Not into itself, nor into a case
     that is merged, rejected or cancelled; the main case must be in the actor's area too."""
     if duplicate.pk == main.pk:
-        raise ValidationFailed(fields={"main": ["不能将事件合并到其自身"]})
+        raise ValidationFailed(fields={"main": [_("不能将事件合并到其自身")]})
     if main.state == State.MERGED or main.duplicate_of_id is not None:
-        raise ValidationFailed(fields={"main": [f"事件 {main.number} 已合并到其他事件，请选择其主事件"]})
+        raise ValidationFailed(
+            fields={"main": [_("事件 %(number)s 已合并到其他事件，请选择其主事件") % {"number": main.number}]}
+        )
     if main.state in (State.REJECTED, State.CANCELLED):
-        raise ValidationFailed(fields={"main": [f"事件 {main.number} 已{State(main.state).label}，不能作为主事件"]})
+        raise ValidationFailed(
+            fields={
+                "main": [
+                    _("事件 %(number)s 已%(state)s，不能作为主事件")
+                    % {"number": main.number, "state": State(main.state).label}
+                ]
+            }
+        )
     if not _authenticated(actor):
         audit_refusal(actor=actor, action="events.merge", target=duplicate, reason="not_authenticated")
         raise NotAuthenticated()
@@ -326,7 +341,7 @@ def case_merge(*, actor: Any, duplicate: Case, main: Case, reason: str) -> Case:
     with transaction.atomic():
         locked_main = Case.objects.select_for_update(of=("self",)).get(pk=main.pk)
         if locked_main.state == State.MERGED or locked_main.duplicate_of_id is not None:
-            raise Conflict(f"事件 {main.number} 刚刚被合并到其他事件，请刷新后重试")
+            raise Conflict(_("事件 %(number)s 刚刚被合并到其他事件，请刷新后重试") % {"number": main.number})
         merged = services.case_transition_by_service(
             actor=actor, case=duplicate, action=Action.MERGE, reason=reason, main=locked_main
         )

@@ -52,6 +52,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.csrf import csrf_exempt
 
 from civicgrid.audit.services import audit_record, audit_refusal
@@ -78,7 +80,7 @@ class Open311Error(Exception):
 
     def __init__(self, status: int, *descriptions: str, headers: dict[str, str] | None = None):
         self.status = status
-        self.descriptions = list(descriptions) or ["请求无法完成"]
+        self.descriptions = list(descriptions) or [_("请求无法完成")]
         self.headers = headers or {}
         super().__init__("; ".join(self.descriptions))
 
@@ -107,14 +109,14 @@ def api_client_authenticate(key: str) -> ApiClient:
     key = key.strip()
     if not key:
         audit_refusal(actor=None, action="events.open311_report", reason="missing_api_key")
-        raise Open311Error(403, "缺少 api_key（api_key was not provided）")
+        raise Open311Error(403, _("缺少 api_key（api_key was not provided）"))
     client = ApiClient.objects.select_related("jurisdiction").filter(key_prefix=key[:KEY_PREFIX_LENGTH]).first()
     expected = client.key_hash if client is not None else "0" * 64
     matches = hmac.compare_digest(key_hash(key), expected)
     if client is None or not matches or not client.active:
         reason = "inactive_api_key" if client is not None and matches else "invalid_api_key"
         audit_refusal(actor=None, action="events.open311_report", reason=reason)
-        raise Open311Error(403, "api_key 无效或已停用（invalid api_key）")
+        raise Open311Error(403, _("api_key 无效或已停用（invalid api_key）"))
     return client
 
 
@@ -141,7 +143,7 @@ def service_get(code: str) -> Category:
         .first()
     )
     if category is None:
-        raise Open311Error(404, f"service_code “{code}” 不存在（service_code not found）")
+        raise Open311Error(404, _("service_code “%(code)s” 不存在（service_code not found）") % {"code": code})
     return category
 
 
@@ -179,14 +181,16 @@ def requests_list(query: RequestQuery) -> list[Case]:
 def request_get(number: str) -> Case:
     case = _public_cases().filter(number=number).first()
     if case is None:
-        raise Open311Error(404, f"service_request_id “{number}” 不存在（service request not found）")
+        raise Open311Error(
+            404, _("service_request_id “%(number)s” 不存在（service request not found）") % {"number": number}
+        )
     return case
 
 
 def token_lookup(token: str) -> Case:
     case = Case.objects.filter(token=token).only("number", "token").first()
     if case is None:
-        raise Open311Error(404, "token 不存在（token not found）")
+        raise Open311Error(404, _("token 不存在（token not found）"))
     return case
 
 
@@ -195,14 +199,14 @@ def api_client_create(*, actor: Any, name: str, area: OrgUnit) -> tuple[ApiClien
     its SHA-256 (and its first 8 characters, to find it)."""
     name = name.strip()
     if not name:
-        raise ValidationFailed(fields={"name": ["请填写客户端名称"]})
+        raise ValidationFailed(fields={"name": [_("请填写客户端名称")]})
     with transaction.atomic():
         for _attempt in range(5):
             key = secrets.token_urlsafe(32)
             if not ApiClient.objects.filter(key_prefix=key[:KEY_PREFIX_LENGTH]).exists():
                 break
         else:  # pragma: no cover - 48 random bits colliding five times
-            raise Conflict("无法生成唯一的密钥前缀，请重试")
+            raise Conflict(_("无法生成唯一的密钥前缀，请重试"))
         client = ApiClient.objects.create(
             name=name[:100], key_prefix=key[:KEY_PREFIX_LENGTH], key_hash=key_hash(key), jurisdiction=area
         )
@@ -223,15 +227,17 @@ _KEYWORD_SPLIT = re.compile(r"[、，,;；/／（）()\s]+")
 def _limit_text(limit: TimeLimit | None) -> str:
     if limit is None:
         return ""
-    unit = "个工作日" if limit.handle_unit == TimeLimit.Unit.DAYS else "个工作小时"
-    return f"{limit.handle_value} {unit}"
+    n = limit.handle_value
+    if limit.handle_unit == TimeLimit.Unit.DAYS:
+        return ngettext("%(n)s 个工作日", "%(n)s 个工作日", n) % {"n": n}
+    return ngettext("%(n)s 个工作小时", "%(n)s 个工作小时", n) % {"n": n}
 
 
 def service_dict(category: Category, limit: TimeLimit | None) -> dict[str, Any]:
     group = category.parent.name if category.parent else ""
-    description = f"{group}：{category.name}"
+    description = _("%(group)s：%(category)s") % {"group": group, "category": category.name}
     if limit is not None:
-        description += f"。处置时限 {_limit_text(limit)}"
+        description += _("。处置时限 %(limit)s") % {"limit": _limit_text(limit)}
     keywords = list(dict.fromkeys(w for w in [group, *_KEYWORD_SPLIT.split(category.name)] if w))
     return {
         "service_code": category.code,
@@ -308,10 +314,13 @@ def created_dict(case: Case) -> dict[str, Any]:
 def _service_notice(case: Case) -> str:
     limit = case.limit
     file_hours = f"{float(limit.file_hours):g}" if limit is not None else "1"
-    text = f"已受理，事件编号 {case.number}。事件中心将在 {file_hours} 个工作小时内审核立案"
+    text = _("已受理，事件编号 %(number)s。事件中心将在 %(hours)s 个工作小时内审核立案") % {
+        "number": case.number,
+        "hours": file_hours,
+    }
     if limit is not None:
-        text += f"，立案后的处置时限为 {_limit_text(limit)}"
-    return text + "。为保护个人信息，本接口不保存电子邮箱、设备号和账号；位置只按 lat/long（WGS-84）确定。"
+        text += _("，立案后的处置时限为 %(limit)s") % {"limit": _limit_text(limit)}
+    return text + _("。为保护个人信息，本接口不保存电子邮箱、设备号和账号；位置只按 lat/long（WGS-84）确定。")
 
 
 # --- rendering -------------------------------------------------------------------------------------------
@@ -395,19 +404,25 @@ def parse_w3(value: str, name: str) -> dt.datetime:
             return timezone.make_aware(dt.datetime.combine(day, dt.time.min), timezone.get_default_timezone())
         parsed = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise Open311Error(400, f"{name} 不是 W3C 日期时间格式，例如 2026-01-01T00:00:00+08:00") from None
+        raise Open311Error(
+            400, _("%(name)s 不是 W3C 日期时间格式，例如 2026-01-01T00:00:00+08:00") % {"name": name}
+        ) from None
     if timezone.is_naive(parsed):
-        raise Open311Error(400, f"{name} 需带时区，例如 2026-01-01T00:00:00+08:00 或 …Z")
+        raise Open311Error(400, _("%(name)s 需带时区，例如 2026-01-01T00:00:00+08:00 或 …Z") % {"name": name})
     return parsed
 
 
 def parse_request_query(params: Any) -> RequestQuery:
     ids = _values(params, "service_request_id")
     if len(ids) > MAX_REQUESTS:
-        raise Open311Error(400, f"service_request_id 一次最多 {MAX_REQUESTS} 个")
+        raise Open311Error(
+            400,
+            ngettext("service_request_id 一次最多 %(n)d 个", "service_request_id 一次最多 %(n)d 个", MAX_REQUESTS)
+            % {"n": MAX_REQUESTS},
+        )
     statuses = {s.lower() for s in _values(params, "status")}
     if statuses - {"open", "closed"}:
-        raise Open311Error(400, "status 只能是 open 或 closed")
+        raise Open311Error(400, _("status 只能是 open 或 closed"))
     start_text, end_text = params.get("start_date", "").strip(), params.get("end_date", "").strip()
     start = parse_w3(start_text, "start_date") if start_text else None
     end = parse_w3(end_text, "end_date") if end_text else None
@@ -419,9 +434,17 @@ def parse_request_query(params: Any) -> RequestQuery:
         end = start + MAX_SPAN
     if start is not None and end is not None:
         if start > end:
-            raise Open311Error(400, "start_date 不能晚于 end_date")
+            raise Open311Error(400, _("start_date 不能晚于 end_date"))
         if end - start > MAX_SPAN:
-            raise Open311Error(400, "start_date 与 end_date 相隔不能超过 90 天")
+            raise Open311Error(
+                400,
+                ngettext(
+                    "start_date 与 end_date 相隔不能超过 %(n)d 天",
+                    "start_date 与 end_date 相隔不能超过 %(n)d 天",
+                    MAX_SPAN.days,
+                )
+                % {"n": MAX_SPAN.days},
+            )
     return RequestQuery(ids=ids, codes=_values(params, "service_code"), start=start, end=end, statuses=statuses)
 
 
@@ -429,9 +452,9 @@ def _coordinate(text: str, name: str, bound: float) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise Open311Error(400, f"{name} 不是数字") from None
+        raise Open311Error(400, _("%(name)s 不是数字") % {"name": name}) from None
     if not math.isfinite(value) or abs(value) > bound:
-        raise Open311Error(400, f"{name} 超出范围")
+        raise Open311Error(400, _("%(name)s 超出范围") % {"name": name})
     return value
 
 
@@ -474,7 +497,9 @@ def _check_area(client: ApiClient, lon: float, lat: float) -> None:
             detail={"grid": grid.code},
         )
         raise Open311Error(
-            403, f"该 api_key 只能上报{client.jurisdiction.name}范围内的事件（location outside the key's area）"
+            403,
+            _("该 api_key 只能上报%(area)s范围内的事件（location outside the key's area）")
+            % {"area": client.jurisdiction.name},
         )
 
 
@@ -482,13 +507,16 @@ def parse_report(params: Any) -> tuple[Report, float, float]:
     errors: list[str] = []
     code = params.get("service_code", "").strip()
     if not code:
-        raise Open311Error(400, "缺少 service_code（service_code was not provided）")
+        raise Open311Error(400, _("缺少 service_code（service_code was not provided）"))
     category = service_get(code)
     description = params.get("description", "").strip()
     if not description:
-        errors.append("缺少 description：请描述事件情况（description is required）")
+        errors.append(_("缺少 description：请描述事件情况（description is required）"))
     elif len(description) > MAX_DESCRIPTION:
-        errors.append(f"description 不能超过 {MAX_DESCRIPTION} 个字符")
+        errors.append(
+            ngettext("description 不能超过 %(n)d 个字符", "description 不能超过 %(n)d 个字符", MAX_DESCRIPTION)
+            % {"n": MAX_DESCRIPTION}
+        )
     lat_text, long_text = params.get("lat", "").strip(), params.get("long", "").strip()
     lat = lon = math.nan
     if lat_text and long_text:
@@ -498,13 +526,13 @@ def parse_report(params: Any) -> tuple[Report, float, float]:
         except Open311Error as exc:
             errors.extend(exc.descriptions)
     elif lat_text or long_text:
-        errors.append("lat 和 long 需同时提供")
+        errors.append(_("lat 和 long 需同时提供"))
     elif params.get("address_string", "").strip() or params.get("address_id", "").strip():
         errors.append(
-            "location required：本接口只按 lat/long（WGS-84）定位，仅有 address_string 或 address_id 无法受理"
+            _("location required：本接口只按 lat/long（WGS-84）定位，仅有 address_string 或 address_id 无法受理")
         )
     else:
-        errors.append("location required：请提供 lat 和 long（WGS-84）")
+        errors.append(_("location required：请提供 lat 和 long（WGS-84）"))
     if errors:
         raise Open311Error(400, *errors)
     report = Report(
@@ -525,7 +553,9 @@ def parse_report(params: Any) -> tuple[Report, float, float]:
 def _domain_error(exc: DomainError) -> Open311Error:
     status = exc.status if exc.status in (403, 404) else 400
     descriptions = [
-        f"{_PARAMS.get(field, field)}：{message}" for field, messages in exc.fields.items() for message in messages
+        _("%(param)s：%(message)s") % {"param": _PARAMS.get(field, field), "message": message}
+        for field, messages in exc.fields.items()
+        for message in messages
     ]
     return Open311Error(status, *(descriptions or [str(exc.message)]))
 
@@ -545,18 +575,25 @@ def endpoint(*methods: str) -> Callable[[View], View]:
             try:
                 if request.method not in allowed:
                     raise Open311Error(
-                        405, f"不支持 {request.method} 方法", headers={"Allow": ", ".join(sorted(allowed))}
+                        405,
+                        _("不支持 %(method)s 方法") % {"method": request.method},
+                        headers={"Allow": ", ".join(sorted(allowed))},
                     )
                 given = (request.POST.get("jurisdiction_id") if request.method == "POST" else None) or (
                     request.GET.get("jurisdiction_id")
                 )
                 if given and given.strip() and given.strip() != jurisdiction():
-                    raise Open311Error(404, f"jurisdiction_id “{given.strip()}” 不存在（jurisdiction_id not found）")
+                    raise Open311Error(
+                        404,
+                        _("jurisdiction_id “%(id)s” 不存在（jurisdiction_id not found）") % {"id": given.strip()},
+                    )
                 return view(request, fmt, **kwargs)
             except Open311Error as exc:
                 return render_errors(fmt, exc)
             except MultiPartParserError:
-                return render_errors(fmt, Open311Error(400, "请求体无法解析：请用 application/x-www-form-urlencoded"))
+                return render_errors(
+                    fmt, Open311Error(400, _("请求体无法解析：请用 application/x-www-form-urlencoded"))
+                )
             except DomainError as exc:
                 return render_errors(fmt, _domain_error(exc))
 
@@ -610,5 +647,5 @@ def not_found(request: HttpRequest, rest: str) -> HttpResponse:
     fmt = "json" if rest.endswith(".json") else "xml"
     return render_errors(
         fmt,
-        Open311Error(404, "没有这个资源；资源名以 .xml 或 .json 结尾，如 services.xml（resource not found）"),
+        Open311Error(404, _("没有这个资源；资源名以 .xml 或 .json 结尾，如 services.xml（resource not found）")),
     )

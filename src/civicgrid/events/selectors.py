@@ -477,7 +477,10 @@ def case_timeline(*, case: Case) -> list[TimelineEntry]:
         if flag.automatic or flag.actor is None:
             who = _("系统")
         else:
-            who = f"{flag.actor.display_name}（{flag.actor.get_role_display()}）"
+            who = _("%(name)s（%(role)s）") % {
+                "name": flag.actor.display_name,
+                "role": flag.actor.get_role_display(),
+            }
         entries.append(
             (
                 flag.at,

@@ -14,6 +14,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from civicgrid.accounts.roles import Role
 from civicgrid.audit.services import audit_record, audit_refusal
@@ -92,18 +94,20 @@ class InvalidTransition(Conflict):
 
 
 REFUSAL_MESSAGES = {
-    "not_collecting_side": "只有采集方（上报的网格员或同网格网格员）可以执行此操作",
-    "not_collector_or_same_grid": "只有上报该事件的网格员或同一网格的网格员可以核查（采办分离）",
-    "not_event_centre": "只有事件中心派遣员可以执行此操作",
-    "not_handling_department": "只有被派遣的职能部门可以执行此操作",
-    "other_department": "该事件未派遣给您所在的部门",
-    "handler_is_collector": "采办分离：上报该事件的人不能处置该事件",
-    "verifier_in_handling_department": "采办分离：处置部门的人员不能核查本部门处置的事件",
-    "not_supervisor": "只有督办人员可以执行此操作",
+    "not_collecting_side": gettext_lazy("只有采集方（上报的网格员或同网格网格员）可以执行此操作"),
+    "not_collector_or_same_grid": gettext_lazy("只有上报该事件的网格员或同一网格的网格员可以核查（采办分离）"),
+    "not_event_centre": gettext_lazy("只有事件中心派遣员可以执行此操作"),
+    "not_handling_department": gettext_lazy("只有被派遣的职能部门可以执行此操作"),
+    "other_department": gettext_lazy("该事件未派遣给您所在的部门"),
+    "handler_is_collector": gettext_lazy("采办分离：上报该事件的人不能处置该事件"),
+    "verifier_in_handling_department": gettext_lazy("采办分离：处置部门的人员不能核查本部门处置的事件"),
+    "not_supervisor": gettext_lazy("只有督办人员可以执行此操作"),
     "no_reopen_request": (
-        "重新办理须由反映人在结案后规定期限内作出不满意评价并申请，再经督办人员审批；该事件没有待审批的重新办理申请"
+        gettext_lazy(
+            "重新办理须由反映人在结案后规定期限内作出不满意评价并申请，再经督办人员审批；该事件没有待审批的重新办理申请"
+        )
     ),
-    "out_of_scope": "该事件不在您的辖区内",
+    "out_of_scope": gettext_lazy("该事件不在您的辖区内"),
 }
 
 
@@ -167,17 +171,17 @@ def case_report(*, actor: Any, report: Report, community: OrgUnit | None = None)
     report without a location needs the community it concerns."""
     errors: dict[str, list[str]] = {}
     if not report.title.strip():
-        errors["title"] = ["请填写标题"]
+        errors["title"] = [_("请填写标题")]
     if not report.description.strip():
-        errors["description"] = ["请描述事件情况"]
+        errors["description"] = [_("请描述事件情况")]
     if report.category.parent_id is None:
-        errors["category"] = ["请选择事件小类"]
+        errors["category"] = [_("请选择事件小类")]
     if report.channel not in Channel.values:
-        errors["channel"] = [f"渠道“{report.channel}”无法识别"]
+        errors["channel"] = [_("渠道“%(channel)s”无法识别") % {"channel": report.channel}]
     if report.channel == Channel.GRID_WORKER and getattr(actor, "role", None) != Role.GRID_WORKER:
-        errors["channel"] = ["只有网格员可以以网格员渠道上报"]
+        errors["channel"] = [_("只有网格员可以以网格员渠道上报")]
     if (report.lon is None) != (report.lat is None):
-        errors["lon"] = ["经度和纬度需同时填写"]
+        errors["lon"] = [_("经度和纬度需同时填写")]
     phone = ""
     if report.reporter_phone:
         from civicgrid.registry.services import clean_phone
@@ -185,15 +189,15 @@ def case_report(*, actor: Any, report: Report, community: OrgUnit | None = None)
         try:
             phone = clean_phone(report.reporter_phone)
         except ValidationFailed as exc:
-            errors["reporter_phone"] = exc.fields.get("phone", ["联系电话格式不正确"])
+            errors["reporter_phone"] = exc.fields.get("phone", [_("联系电话格式不正确")])
     if errors:
         raise ValidationFailed(fields=errors)
     where = _locate(report)
     if report.lon is not None and not where.get("grid") and where.get("layer") is not None:
-        raise ValidationFailed(fields={"lon": ["该位置不在番禺区任何网格内，请核对坐标或坐标系"]})
+        raise ValidationFailed(fields={"lon": [_("该位置不在番禺区任何网格内，请核对坐标或坐标系")]})
     place = where.get("grid") or where.get("community") or community
     if place is None:
-        raise ValidationFailed(fields={"community": ["请在地图上选点或选择所在社区"]})
+        raise ValidationFailed(fields={"community": [_("请在地图上选点或选择所在社区")]})
     if place.level == Level.COMMUNITY and community is not None:
         where.setdefault("community", community)
         where.setdefault("town", community.parent)
@@ -202,7 +206,7 @@ def case_report(*, actor: Any, report: Report, community: OrgUnit | None = None)
         scope = unit.parent if unit.level == Level.GRID and unit.parent else unit
         if not place.path.startswith(scope.path):
             audit_refusal(actor=actor, action="events.report", reason="out_of_scope")
-            raise OutOfScope("网格员只能上报本社区内的事件")
+            raise OutOfScope(_("网格员只能上报本社区内的事件"))
     now = timezone.now()
     with transaction.atomic():
         for _attempt in range(3):
@@ -230,7 +234,7 @@ def case_report(*, actor: Any, report: Report, community: OrgUnit | None = None)
             except IntegrityError:
                 continue
         else:
-            raise Conflict("案件编号冲突，请重试")
+            raise Conflict(_("案件编号冲突，请重试"))
         _set_due(case)
         case.save(update_fields=["due_at", "due_provisional", "step_started_at", "step_limit_hours", "escalate_at"])
         CaseHistory.objects.create(
@@ -335,7 +339,7 @@ def dispatch_proposal(case: Case, at: dt.datetime | None = None) -> DispatchProp
 def _known(action: str) -> Transition:
     transition = TRANSITIONS.get(action)
     if transition is None:
-        raise ValidationFailed(fields={"action": [f"未知操作“{action}”"]})
+        raise ValidationFailed(fields={"action": [_("未知操作“%(action)s”") % {"action": action}]})
     return transition
 
 
@@ -373,7 +377,7 @@ def case_transition(
         )
     if transition.service:
         raise ValidationFailed(
-            fields={"main": ["合并须指定主事件：请通过“合并”功能选择或填写主事件编号，不能直接改为“已合并”"]}
+            fields={"main": [_("合并须指定主事件：请通过“合并”功能选择或填写主事件编号，不能直接改为“已合并”")]}
         )
     return _move(
         actor=actor,
@@ -406,7 +410,7 @@ def case_transition_by_service(
     _require_actor(actor, case, transition)
     refuse_if_not_allowed(transition, actor, case)
     if transition.action == Action.MERGE and main is None:
-        raise ValidationFailed(fields={"main": ["请选择或填写主事件编号"]})
+        raise ValidationFailed(fields={"main": [_("请选择或填写主事件编号")]})
     return _move(
         actor=actor,
         case=case,
@@ -439,7 +443,7 @@ def _move(
     with transaction.atomic():
         locked = Case.objects.select_for_update(of=("self",)).select_related("limit", "category").get(pk=case.pk)
         if expected_version is not None and locked.version != expected_version:
-            raise Conflict("该事件已被他人处理，请刷新后查看最新状态")
+            raise Conflict(_("该事件已被他人处理，请刷新后查看最新状态"))
         if locked.state not in transition.sources or not _side_allows(transition.side, actor, locked)[0]:
             refused = locked  # the case changed since it was read: decide again outside the transaction
         else:
@@ -478,7 +482,7 @@ def _move(
             )
     if refused is not None:
         refuse_if_not_allowed(transition, actor, refused)
-        raise Conflict("该事件已被他人处理，请刷新后查看最新状态")
+        raise Conflict(_("该事件已被他人处理，请刷新后查看最新状态"))
     return locked
 
 
@@ -493,12 +497,13 @@ def refuse_if_not_allowed(transition: Transition, actor: Any, case: Case) -> Non
             detail={"state": case.state},
         )
         raise InvalidTransition(
-            f"事件当前状态为“{State(case.state).label}”，不能执行“{Action(transition.action).label}”"
+            _("事件当前状态为“%(state)s”，不能执行“%(action)s”")
+            % {"state": State(case.state).label, "action": Action(transition.action).label}
         )
     allowed, why = _side_allows(transition.side, actor, case)
     if not allowed:
         audit_refusal(actor=actor, action=f"events.{transition.action}", target=case, reason=why)
-        raise TransitionRefused(REFUSAL_MESSAGES.get(why, "您不能执行此操作"))
+        raise TransitionRefused(REFUSAL_MESSAGES.get(why, _("您不能执行此操作")))
 
 
 def _check_inputs(
@@ -506,23 +511,26 @@ def _check_inputs(
 ) -> None:
     errors: dict[str, list[str]] = {}
     if transition.needs_reason and not reason.strip():
-        errors["reason"] = ["请填写说明或原因"]
+        errors["reason"] = [_("请填写说明或原因")]
     if transition.needs_attachment and attachments < 1:
-        errors["attachments"] = ["自行处置需上传处置后照片"]
+        errors["attachments"] = [_("自行处置需上传处置后照片")]
     if transition.action == Action.SELF_HANDLE:
         if not case.category.self_fixable:
-            errors["action"] = ["该类事件不允许网格员自行处置"]
+            errors["action"] = [_("该类事件不允许网格员自行处置")]
         elif case.reporter_id != actor.pk:
-            errors["action"] = ["只有上报人可以自行处置"]
+            errors["action"] = [_("只有上报人可以自行处置")]
     if transition.action == Action.DISPATCH:
         proposal = dispatch_proposal(case)
         chosen = department or proposal.department
         if chosen is None:
-            errors["department"] = ["没有匹配的派遣规则，也没有该类事件默认的服务部门，请选择处置部门"]
+            errors["department"] = [_("没有匹配的派遣规则，也没有该类事件默认的服务部门，请选择处置部门")]
         elif proposal.rule and department and department.pk != proposal.rule.department_id and not reason.strip():
-            errors["reason"] = [f"改派到与规则（{proposal.rule.department.name}）不同的部门，请说明理由"]
+            errors["reason"] = [
+                _("改派到与规则（%(department)s）不同的部门，请说明理由")
+                % {"department": proposal.rule.department.name}
+            ]
         elif not case.org_path.startswith(tuple(u.path for u in chosen.serves.all())):
-            errors["department"] = [f"{chosen.name} 不服务该事件所在区域"]
+            errors["department"] = [_("%(department)s 不服务该事件所在区域") % {"department": chosen.name}]
     if errors:
         raise ValidationFailed(fields=errors)
 
@@ -539,7 +547,7 @@ def _apply(
         proposal = dispatch_proposal(case)
         chosen = department or proposal.department
         if chosen is None:  # unreachable: _check_inputs refused this
-            raise ValidationFailed(fields={"department": ["请选择处置部门"]})
+            raise ValidationFailed(fields={"department": [_("请选择处置部门")]})
         case.department = chosen
         case.handler = None
         case.dispatched_at = now
@@ -572,7 +580,7 @@ def _apply(
         case.accepted_at = case.handled_at = case.closed_at = None
     elif action == Action.MERGE:
         if main is None:  # unreachable: case_transition_by_service refused this
-            raise ValidationFailed(fields={"main": ["请选择或填写主事件编号"]})
+            raise ValidationFailed(fields={"main": [_("请选择或填写主事件编号")]})
         case.duplicate_of = main
         extra = {"main": main.number}
     if transition.target not in OPEN_STATES:
@@ -587,17 +595,17 @@ def extension_request(*, actor: Any, case: Case, hours: Decimal, reason: str) ->
     allowed, why = _side_allows("handling", actor, case)
     if not allowed:
         audit_refusal(actor=actor, action="events.extension_request", target=case, reason=why)
-        raise TransitionRefused(REFUSAL_MESSAGES.get(why, "您不能申请延期"))
+        raise TransitionRefused(REFUSAL_MESSAGES.get(why, _("您不能申请延期")))
     if not reason.strip():
-        raise ValidationFailed(fields={"reason": ["请说明延期理由"]})
+        raise ValidationFailed(fields={"reason": [_("请说明延期理由")]})
     if hours <= 0 or hours > 21 * 7:
-        raise ValidationFailed(fields={"hours": ["延期时长应在 0 到 21 个工作日之间"]})
+        raise ValidationFailed(fields={"hours": [_("延期时长应在 0 到 21 个工作日之间")]})
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
         if locked.state != State.ACCEPTED:
-            raise InvalidTransition("只有处置中的事件可以申请延期")
+            raise InvalidTransition(_("只有处置中的事件可以申请延期"))
         if locked.extension_pending:
-            raise Conflict("已有待审批的延期申请")
+            raise Conflict(_("已有待审批的延期申请"))
         locked.extension_pending = True
         locked.version += 1
         locked.save(update_fields=["extension_pending", "version", "updated_at"])
@@ -617,11 +625,11 @@ def extension_decide(*, actor: Any, case: Case, approve: bool, note: str = "") -
     """The event centre (or a supervisor) decides; an approval moves the handling deadline."""
     if getattr(actor, "role", None) not in (Role.DISPATCHER, Role.SUPERVISOR) or not _in_area(actor, case):
         audit_refusal(actor=actor, action="events.extension_decide", target=case, reason="not_centre_or_supervisor")
-        raise TransitionRefused("只有事件中心或督办人员可以审批延期")
+        raise TransitionRefused(_("只有事件中心或督办人员可以审批延期"))
     with transaction.atomic():
         locked = Case.objects.select_for_update(of=("self",)).select_related("limit").get(pk=case.pk)
         if not locked.extension_pending:
-            raise Conflict("没有待审批的延期申请")
+            raise Conflict(_("没有待审批的延期申请"))
         request = locked.flags.filter(kind=CaseFlag.Kind.EXTENSION_REQUEST).order_by("-at").first()
         hours = request.hours if request and request.hours else Decimal(0)
         locked.extension_pending = False

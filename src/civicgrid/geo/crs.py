@@ -24,13 +24,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from types import MappingProxyType
-from typing import Final, Literal, cast
+from typing import TYPE_CHECKING, Final, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
 import pyproj
 import shapely
+from django.utils.translation import gettext_lazy
 from pyproj.exceptions import CRSError
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -46,17 +50,19 @@ EPSG4547: Final = "epsg4547"
 @dataclass(frozen=True)
 class CrsInfo:
     name: CrsName
-    label: str
+    label: StrOrPromise  # for people, in the request's language
     epsg: int | None
     geographic: bool
 
 
 SUPPORTED_CRS: Final[Mapping[CrsName, CrsInfo]] = MappingProxyType(
     {
-        WGS84: CrsInfo(WGS84, "WGS-84 / CGCS2000 经纬度", 4326, geographic=True),
-        GCJ02: CrsInfo(GCJ02, "GCJ-02 国测局坐标（高德、腾讯）", None, geographic=True),
-        BD09: CrsInfo(BD09, "BD-09 百度坐标", None, geographic=True),
-        EPSG4547: CrsInfo(EPSG4547, "CGCS2000 3度带高斯-克吕格 中央经线114°E（EPSG:4547）", 4547, geographic=False),
+        WGS84: CrsInfo(WGS84, gettext_lazy("WGS-84 / CGCS2000 经纬度"), 4326, geographic=True),
+        GCJ02: CrsInfo(GCJ02, gettext_lazy("GCJ-02 国测局坐标（高德、腾讯）"), None, geographic=True),
+        BD09: CrsInfo(BD09, gettext_lazy("BD-09 百度坐标"), None, geographic=True),
+        EPSG4547: CrsInfo(
+            EPSG4547, gettext_lazy("CGCS2000 3度带高斯-克吕格 中央经线114°E（EPSG:4547）"), 4547, geographic=False
+        ),
     }
 )
 
@@ -106,7 +112,8 @@ _CHUNK: Final = 1 << 15
 def parse_crs(value: str | int | pyproj.CRS) -> CrsName:
     """One of the supported names for user input: a name or alias ("wgs84", "cgcs2000", "gcj02", "bd09",
     "epsg4547"), an EPSG code ("EPSG:4490", 4547), or anything pyproj reads (WKT from a .prj file, a URN).
-    Raises ValueError with a Chinese message naming the system otherwise."""
+    Raises ValueError with a Chinese message naming the system otherwise. The message is deliberately not
+    translated here: `formats.crs_error_text` parses its fixed "不支持的坐标系：" prefix and translates it."""
     if isinstance(value, str):
         name = _ALIASES.get(value) or _ALIASES.get(re.sub(r"[\s_\-]", "", value).lower())
         if name is not None:

@@ -76,6 +76,8 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from civicgrid.accounts.roles import Capability, has_capability
 from civicgrid.accounts.selectors import scope_root
@@ -605,15 +607,15 @@ def quality_scan(
     )
     errors: dict[str, list[str]] = {}
     if stale_months < 1:
-        errors["stale_months"] = ["未更新月数至少为 1"]
+        errors["stale_months"] = [_("未更新月数至少为 1")]
     if persons_per_room < 1:
-        errors["persons_per_room"] = ["每间居住人数上限至少为 1"]
+        errors["persons_per_room"] = [_("每间居住人数上限至少为 1")]
     if area_per_person <= 0:
-        errors["area_per_person"] = ["人均面积须大于 0"]
+        errors["area_per_person"] = [_("人均面积须大于 0")]
     selected = list(kinds) if kinds is not None else list(Kind.values)
     unknown = [k for k in selected if k not in Kind.values]
     if unknown:
-        errors["kinds"] = [f"未知的问题类型：{'、'.join(unknown)}"]
+        errors["kinds"] = [_("未知的问题类型：%(kinds)s") % {"kinds": pgettext("list separator", "、").join(unknown)}]
     if errors:
         raise ValidationFailed(fields=errors)
 
@@ -738,7 +740,7 @@ def quality_issue_counts(*, actor: Any) -> dict[str, dict[str, int]]:
 def quality_issue_get(*, actor: Any, issue_id: int) -> QualityIssue:
     issue = quality_issue_list(actor=actor, status=None).filter(pk=issue_id).first()
     if issue is None:
-        raise NotFound("问题不存在或不在您的辖区内")
+        raise NotFound(_("问题不存在或不在您的辖区内"))
     return issue
 
 
@@ -773,19 +775,20 @@ def quality_decide(*, actor: Any, issue: QualityIssue, status: str, note: str) -
     _require_issue(actor, issue, action)
     errors: dict[str, list[str]] = {}
     if status not in (Status.CONFIRMED, Status.DISMISSED, Status.RESOLVED):
-        errors["status"] = ["请选择处理结果：核实属实、核实无误或已整改"]
+        errors["status"] = [_("请选择处理结果：核实属实、核实无误或已整改")]
     note = (note or "").strip()
     if len(note) < 2:
-        errors["note"] = ["请填写处理说明"]
+        errors["note"] = [_("请填写处理说明")]
     elif len(note) > 300:
-        errors["note"] = ["处理说明不能超过 300 字"]
+        errors["note"] = [_("处理说明不能超过 300 字")]
     if errors:
         raise ValidationFailed(fields=errors)
     with transaction.atomic():
         locked = QualityIssue.objects.select_for_update().get(pk=issue.pk)
         if status not in TRANSITIONS[locked.status]:
             raise Conflict(
-                f"该问题当前为“{locked.get_status_display()}”，不能改为“{Status(status).label}”",
+                _("该问题当前为“%(current)s”，不能改为“%(new)s”")
+                % {"current": locked.get_status_display(), "new": Status(status).label},
                 current=locked.status,
             )
         before = locked.status

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils.translation import gettext as _
 
 from civicgrid.accounts.roles import Capability, has_capability
 from civicgrid.accounts.selectors import scope_root
@@ -116,7 +117,7 @@ def house_get(*, actor: Any, house_id: int) -> House:
         .first()
     )
     if house is None:
-        raise NotFound("房屋不存在或不在您的辖区内")
+        raise NotFound(_("房屋不存在或不在您的辖区内"))
     return house
 
 
@@ -131,7 +132,7 @@ def house_residences(*, house: House) -> QuerySet[ResidenceRecord]:
 def person_get(*, actor: Any, person_id: int) -> Person:
     person = persons_visible(actor=actor).filter(pk=person_id).first()
     if person is None:
-        raise NotFound("人员不存在或不在您的辖区内")
+        raise NotFound(_("人员不存在或不在您的辖区内"))
     return person
 
 
@@ -158,7 +159,7 @@ def record_get(*, actor: Any, record_id: int) -> ResidenceRecord:
         .first()
     )
     if record is None:
-        raise NotFound("居住登记不存在或不在您的辖区内")
+        raise NotFound(_("居住登记不存在或不在您的辖区内"))
     return record
 
 
@@ -189,7 +190,7 @@ def rentals_visible(*, actor: Any, group_renting: bool | None = None, active: bo
 def rental_get(*, actor: Any, rental_id: int) -> Rental:
     rental = _rentals(Rental.objects.filter(org_path__startswith=_root_path(actor), pk=rental_id)).first()
     if rental is None:
-        raise NotFound("出租登记不存在或不在您的辖区内")
+        raise NotFound(_("出租登记不存在或不在您的辖区内"))
     return rental
 
 
@@ -224,5 +225,5 @@ def community_get(*, actor: Any, code: str) -> OrgUnit:
     path = _root_path(actor)
     community = OrgUnit.objects.filter(code=code.strip(), level="community", path__startswith=path).first()
     if community is None:
-        raise NotFound("社区不存在或不在您的辖区内")
+        raise NotFound(_("社区不存在或不在您的辖区内"))
     return community

@@ -11,6 +11,8 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from civicgrid.accounts.permissions import require
 from civicgrid.accounts.roles import Capability
@@ -78,9 +80,9 @@ def clean_phone(phone: str) -> str:
         return ""
     plain = digits.replace("-", "")
     if not (7 <= len(plain) <= 12):
-        raise ValidationFailed(fields={"phone": [f"联系电话“{phone}”格式不正确"]})
+        raise ValidationFailed(fields={"phone": [_("联系电话“%(phone)s”格式不正确") % {"phone": phone}]})
     if len(plain) == 11 and not plain.startswith("1"):
-        raise ValidationFailed(fields={"phone": [f"手机号码“{phone}”格式不正确"]})
+        raise ValidationFailed(fields={"phone": [_("手机号码“%(phone)s”格式不正确") % {"phone": phone}]})
     return digits
 
 
@@ -89,12 +91,12 @@ def clean_person(data: PersonInput) -> CleanPerson:
     errors: dict[str, list[str]] = {}
     name = data.name.strip()
     if not name:
-        errors["name"] = ["姓名不能为空"]
+        errors["name"] = [_("姓名不能为空")]
     elif len(name) > 60:
-        errors["name"] = ["姓名过长"]
+        errors["name"] = [_("姓名过长")]
     id_type = data.id_type or DocumentType.RESIDENT_ID
     if id_type not in DocumentType.values:
-        errors["id_type"] = [f"证件类型“{data.id_type}”无法识别"]
+        errors["id_type"] = [_("证件类型“%(value)s”无法识别") % {"value": data.id_type}]
     number = ""
     sex, birth_date, region = data.sex, data.birth_date, data.hukou_region
     try:
@@ -116,10 +118,10 @@ def clean_person(data: PersonInput) -> CleanPerson:
     except ValidationFailed as exc:
         errors.update(exc.fields)
     if sex and sex not in Person.Sex.values:
-        errors["sex"] = [f"性别“{sex}”无法识别"]
+        errors["sex"] = [_("性别“%(value)s”无法识别") % {"value": sex}]
     permit = data.permit_status or Person.PermitStatus.NONE
     if permit not in Person.PermitStatus.values:
-        errors["permit_status"] = [f"居住证状态“{data.permit_status}”无法识别"]
+        errors["permit_status"] = [_("居住证状态“%(value)s”无法识别") % {"value": data.permit_status}]
     if errors:
         raise ValidationFailed(fields=errors)
     region = (region or "")[:6]
@@ -197,7 +199,7 @@ def _upsert_person(clean: CleanPerson) -> tuple[Person, dict[str, Any]]:
 
 def _community(actor: Any, community: OrgUnit, action: str, capability: Capability) -> None:
     if community.level != Level.COMMUNITY:
-        raise ValidationFailed(fields={"community": [f"{community.name} 不是社区/村"]})
+        raise ValidationFailed(fields={"community": [_("%(name)s 不是社区/村") % {"name": community.name}]})
     if actor is not None:
         require(actor, capability, action=action, unit=community)
 
@@ -231,13 +233,13 @@ def building_get_or_create(
     _community(actor, community, "register.building", Capability.REGISTER_RESIDENTS)
     errors: dict[str, list[str]] = {}
     if not road.strip():
-        errors["road"] = ["路/街/巷不能为空"]
+        errors["road"] = [_("路/街/巷不能为空")]
     if not door_number.strip():
-        errors["door_number"] = ["门牌号不能为空"]
+        errors["door_number"] = [_("门牌号不能为空")]
     if (lon is None) != (lat is None):
-        errors["lon"] = ["经度和纬度需同时填写"]
+        errors["lon"] = [_("经度和纬度需同时填写")]
     elif lon is not None and lat is not None and not (73 <= lon <= 136 and 3 <= lat <= 54):
-        errors["lon"] = ["坐标不在中国范围内（经度 73–136，纬度 3–54），请检查是否填反或坐标系有误"]
+        errors["lon"] = [_("坐标不在中国范围内（经度 73–136，纬度 3–54），请检查是否填反或坐标系有误")]
     if errors:
         raise ValidationFailed(fields=errors)
     if lon is not None and lat is not None and crs != "wgs84":
@@ -284,7 +286,7 @@ def house_get_or_create(
 ) -> House:
     _community(actor, building.community, "register.house", Capability.REGISTER_RESIDENTS)
     if use not in HouseUse.values:
-        raise ValidationFailed(fields={"use": [f"房屋用途“{use}”无法识别"]})
+        raise ValidationFailed(fields={"use": [_("房屋用途“%(value)s”无法识别") % {"value": use}]})
     key = addresses.house_key(building.address_key, room)
     with transaction.atomic():
         house, created = House.objects.get_or_create(
@@ -313,7 +315,7 @@ def house_update(
 ) -> House:
     _community(actor, house.building.community, "register.house_update", Capability.REGISTER_RESIDENTS)
     if use is not None and use not in HouseUse.values:
-        raise ValidationFailed(fields={"use": [f"房屋用途“{use}”无法识别"]})
+        raise ValidationFailed(fields={"use": [_("房屋用途“%(value)s”无法识别") % {"value": use}]})
     with transaction.atomic():
         locked = House.objects.select_for_update().get(pk=house.pk)
         before = {"use": locked.use, "rooms": locked.rooms, "floor_area": str(locked.floor_area)}
@@ -364,17 +366,19 @@ def _clean_reasons(reasons: list[str] | None, errors: dict[str, list[str]]) -> l
     chosen = list(dict.fromkeys(reasons or []))
     if rentals.UNDER_5M2 in chosen:
         errors.setdefault("group_reasons", []).append(
-            "“人均居住面积不足 5 平方米”由系统根据建筑面积和承租人数自动判定，无需勾选"
+            _("“人均居住面积不足 5 平方米”由系统根据建筑面积和承租人数自动判定，无需勾选")
         )
     unknown = [r for r in chosen if r not in Rental.GroupReason.values]
     if unknown:
-        errors.setdefault("group_reasons", []).append(f"群租情形“{'、'.join(unknown)}”无法识别")
+        errors.setdefault("group_reasons", []).append(
+            _("群租情形“%(value)s”无法识别") % {"value": pgettext("list separator", "、").join(unknown)}
+        )
     return [r for r in chosen if r in rentals.RECORDED_REASONS]
 
 
 def _check_tenants(tenants: int | None, errors: dict[str, list[str]]) -> None:
     if tenants is not None and not 0 < tenants <= 500:
-        errors["tenants"] = ["承租人数应为 1–500 之间的整数"]
+        errors["tenants"] = [_("承租人数应为 1–500 之间的整数")]
 
 
 def _landlord_clean(landlord: LandlordInput, errors: dict[str, list[str]]) -> tuple[str, Any]:
@@ -388,16 +392,16 @@ def _landlord_clean(landlord: LandlordInput, errors: dict[str, list[str]]) -> tu
         except IdNumberError as exc:
             errors["landlord_uscc"] = [str(exc.message)]
         if not landlord.org_name.strip():
-            errors["landlord_org_name"] = ["单位房东需填写单位名称"]
+            errors["landlord_org_name"] = [_("单位房东需填写单位名称")]
         elif len(landlord.org_name.strip()) > 120:
-            errors["landlord_org_name"] = ["单位名称过长（最多 120 字）"]
+            errors["landlord_org_name"] = [_("单位名称过长（最多 120 字）")]
         return "org", (uscc, landlord.org_name.strip())
     if landlord.kind != Landlord.Kind.PERSON:
-        errors["landlord_kind"] = ["请选择房东类型（个人或单位）"]
+        errors["landlord_kind"] = [_("请选择房东类型（个人或单位）")]
         return "person", None
     id_type = landlord.id_type or DocumentType.RESIDENT_ID
     if id_type not in DocumentType.values:
-        errors["landlord_id_type"] = [f"证件类型“{landlord.id_type}”无法识别"]
+        errors["landlord_id_type"] = [_("证件类型“%(value)s”无法识别") % {"value": landlord.id_type}]
         return "person", None
     try:
         number = parse_document(id_type, landlord.id_number, field="landlord_id_number")
@@ -408,7 +412,7 @@ def _landlord_clean(landlord: LandlordInput, errors: dict[str, list[str]]) -> tu
     if found is not None:
         return "person", found  # a registered person is used as registered: nothing of theirs is changed
     if not landlord.name.strip():
-        errors["landlord_name"] = ["登记簿中没有该证件号码的人员：如房东尚未登记，请填写房东姓名"]
+        errors["landlord_name"] = [_("登记簿中没有该证件号码的人员：如房东尚未登记，请填写房东姓名")]
         return "person", None
     try:
         clean = clean_person(PersonInput(id_type=id_type, id_number=number, name=landlord.name, phone=landlord.phone))
@@ -480,10 +484,10 @@ def rental_register(
     recorded = _clean_reasons(group_reasons, errors)
     _check_tenants(tenants, errors)
     if end is not None and end < start:
-        errors["end"] = ["到期日期不能早于起租日期"]
+        errors["end"] = [_("到期日期不能早于起租日期")]
     kind, value = "person", None
     if landlord is None:
-        errors["landlord"] = ["请填写房东（个人证件号码，或单位统一社会信用代码）"]
+        errors["landlord"] = [_("请填写房东（个人证件号码，或单位统一社会信用代码）")]
     else:
         kind, value = _landlord_clean(landlord, errors)
     if errors:
@@ -492,7 +496,7 @@ def rental_register(
         with transaction.atomic():
             locked = House.objects.select_for_update().get(pk=house.pk)
             if Rental.objects.filter(house=locked, active=True).exists():
-                raise Conflict("该房屋已有有效的出租登记：请修改现有登记，或先办理退租再登记新的出租")
+                raise Conflict(_("该房屋已有有效的出租登记：请修改现有登记，或先办理退租再登记新的出租"))
             owner = _landlord_save(kind, value)
             assessment = rentals.assess_group_renting(floor_area=locked.floor_area, tenants=tenants)
             reasons = rentals.group_reasons(recorded=recorded, assessment=assessment)
@@ -515,7 +519,7 @@ def rental_register(
                 detail={"landlord": owner.kind, **_rental_snapshot(rental)},
             )
     except IntegrityError:
-        raise Conflict("该房屋的出租登记刚被他人修改，请刷新后重试") from None
+        raise Conflict(_("该房屋的出租登记刚被他人修改，请刷新后重试")) from None
     return rental
 
 
@@ -543,7 +547,7 @@ def rental_update(
     with transaction.atomic():
         locked = Rental.objects.select_for_update(of=("self",)).select_related("house").get(pk=rental.pk)
         if not locked.active:
-            raise Conflict("该出租登记已退租，不能修改")
+            raise Conflict(_("该出租登记已退租，不能修改"))
         before = _rental_snapshot(locked)
         if start is not None:
             locked.start = start
@@ -552,7 +556,7 @@ def rental_update(
         if tenants is not _UNSET:
             locked.tenants = tenants
         if locked.end is not None and locked.end < locked.start:
-            raise ValidationFailed(fields={"end": ["到期日期不能早于起租日期"]})
+            raise ValidationFailed(fields={"end": [_("到期日期不能早于起租日期")]})
         if recorded is None:
             recorded = rentals.recorded_reasons(list(locked.group_reasons))
         _apply_group(locked, recorded)
@@ -578,17 +582,19 @@ def rental_end(*, actor: Any, rental: Rental, on: dt.date | None = None, reason:
     on = on or timezone.localdate()
     errors: dict[str, list[str]] = {}
     if not reason.strip():
-        errors["reason"] = ["请填写退租原因（如：租约到期）"]
+        errors["reason"] = [_("请填写退租原因（如：租约到期）")]
     if on > timezone.localdate():
-        errors["on"] = ["退租日期不能晚于今天"]
+        errors["on"] = [_("退租日期不能晚于今天")]
     if errors:
         raise ValidationFailed(fields=errors)
     with transaction.atomic():
         locked = Rental.objects.select_for_update(of=("self",)).get(pk=rental.pk)
         if not locked.active:
-            raise Conflict("该出租登记已退租")
+            raise Conflict(_("该出租登记已退租"))
         if on < locked.start:
-            raise ValidationFailed(fields={"on": [f"退租日期不能早于起租日期（{locked.start}）"]})
+            raise ValidationFailed(
+                fields={"on": [_("退租日期不能早于起租日期（%(start)s）") % {"start": locked.start}]}
+            )
         locked.active = False
         locked.ended_on = on
         locked.end_reason = reason.strip()[:200]
@@ -626,7 +632,7 @@ def residence_register(
     _community(actor, house.building.community, "residence.register", Capability.REGISTER_RESIDENTS)
     on = on or timezone.localdate()
     if on > timezone.localdate():
-        raise ValidationFailed(fields={"on": ["登记日期不能晚于今天"]})
+        raise ValidationFailed(fields={"on": [_("登记日期不能晚于今天")]})
     replay = _replayed(txn_id)
     if replay is not None:
         return replay
@@ -641,15 +647,16 @@ def residence_register(
             )
             here = next((r for r in active if r.house_id == house.pk), None)
             if here is not None:
-                raise Conflict(f"{subject.name} 已在该房屋登记在住，如信息有变化请使用“更新”")
+                raise Conflict(_("%(name)s 已在该房屋登记在住，如信息有变化请使用“更新”") % {"name": subject.name})
             if any(not r.exception_reason for r in active):
                 elsewhere = next(r for r in active if not r.exception_reason)
                 # Name the other house only if it lies in the actor's own area (privacy).
                 from civicgrid.accounts.permissions import in_scope
 
-                where = str(elsewhere.house) if in_scope(actor, elsewhere.house.building.community) else "其他辖区"
+                where = str(elsewhere.house) if in_scope(actor, elsewhere.house.building.community) else _("其他辖区")
                 raise Conflict(
-                    f"{subject.name} 已在{where}登记在住：请先注销原登记，或由社区/镇街工作人员记录多处居住的例外",
+                    _("%(name)s 已在%(place)s登记在住：请先注销原登记，或由社区/镇街工作人员记录多处居住的例外")
+                    % {"name": subject.name, "place": where},
                     existing=elsewhere.pk,
                 )
             record = ResidenceRecord.objects.create(
@@ -667,7 +674,7 @@ def residence_register(
             audit_record(actor=actor, action="residence.register", target=record, detail={"house": house.pk})
     except IntegrityError:
         # Two clerks registering the same person at once: the constraint lets exactly one through.
-        raise Conflict("该人员的在住登记刚被他人修改，请刷新后重试") from None
+        raise Conflict(_("该人员的在住登记刚被他人修改，请刷新后重试")) from None
     return record
 
 
@@ -678,7 +685,7 @@ def _who(actor: Any) -> Any:
 def _locked_record(record: ResidenceRecord, expected_version: int | None) -> ResidenceRecord:
     locked = ResidenceRecord.objects.select_for_update(of=("self",)).select_related("person", "house").get(pk=record.pk)
     if expected_version is not None and locked.version != expected_version:
-        raise Conflict("该登记已被他人修改，请刷新后重试")
+        raise Conflict(_("该登记已被他人修改，请刷新后重试"))
     return locked
 
 
@@ -698,7 +705,7 @@ def residence_update(
     _community(actor, record.house.building.community, "residence.update", Capability.REGISTER_RESIDENTS)
     on = on or timezone.localdate()
     if on > timezone.localdate():
-        raise ValidationFailed(fields={"on": ["更新日期不能晚于今天"]})
+        raise ValidationFailed(fields={"on": [_("更新日期不能晚于今天")]})
     replay = _replayed(txn_id)
     if replay is not None:
         return replay
@@ -710,15 +717,17 @@ def residence_update(
         except ValidationFailed as exc:
             errors.update(exc.fields)
     if permit_status is not None and permit_status not in Person.PermitStatus.values:
-        errors["permit_status"] = [f"居住证状态“{permit_status}”无法识别"]
+        errors["permit_status"] = [_("居住证状态“%(value)s”无法识别") % {"value": permit_status}]
     if errors:
         raise ValidationFailed(fields=errors)
     with transaction.atomic():
         locked = _locked_record(record, expected_version)
         if locked.state != ResidenceRecord.State.ACTIVE:
-            raise Conflict("该登记已注销，不能更新；如已回来居住请重新登记")
+            raise Conflict(_("该登记已注销，不能更新；如已回来居住请重新登记"))
         if on < locked.updated_on:
-            raise ValidationFailed(fields={"on": [f"更新日期不能早于上次更新（{locked.updated_on}）"]})
+            raise ValidationFailed(
+                fields={"on": [_("更新日期不能早于上次更新（%(date)s）") % {"date": locked.updated_on}]}
+            )
         person = Person.objects.select_for_update().get(pk=locked.person_id)
         changed: dict[str, str] = {}
         for field, value in (("employer", employer), ("permit_status", permit_status), ("hukou_place", hukou_place)):
@@ -762,18 +771,20 @@ def residence_cancel(
     _community(actor, record.house.building.community, "residence.cancel", Capability.REGISTER_RESIDENTS)
     on = on or timezone.localdate()
     if not reason.strip():
-        raise ValidationFailed(fields={"reason": ["请填写注销原因（如：已搬离）"]})
+        raise ValidationFailed(fields={"reason": [_("请填写注销原因（如：已搬离）")]})
     if on > timezone.localdate():
-        raise ValidationFailed(fields={"on": ["注销日期不能晚于今天"]})
+        raise ValidationFailed(fields={"on": [_("注销日期不能晚于今天")]})
     replay = _replayed(txn_id)
     if replay is not None:
         return replay
     with transaction.atomic():
         locked = _locked_record(record, expected_version)
         if locked.state != ResidenceRecord.State.ACTIVE:
-            raise Conflict("该登记已注销")
+            raise Conflict(_("该登记已注销"))
         if on < locked.registered_on:
-            raise ValidationFailed(fields={"on": [f"注销日期不能早于登记日期（{locked.registered_on}）"]})
+            raise ValidationFailed(
+                fields={"on": [_("注销日期不能早于登记日期（%(date)s）") % {"date": locked.registered_on}]}
+            )
         locked.state = ResidenceRecord.State.CANCELLED
         locked.cancelled_on = on
         locked.updated_on = max(locked.updated_on, on)
@@ -797,14 +808,14 @@ def residence_record_exception(
     """An officer records that a person really lives at a second house too (e.g. works in two towns)."""
     _community(actor, house.building.community, "residence.exception", Capability.RECORD_RESIDENCE_EXCEPTION)
     if not reason.strip():
-        raise ValidationFailed(fields={"reason": ["请说明多处居住的原因"]})
+        raise ValidationFailed(fields={"reason": [_("请说明多处居住的原因")]})
     on = on or timezone.localdate()
     if on > timezone.localdate():
-        raise ValidationFailed(fields={"on": ["登记日期不能晚于今天"]})
+        raise ValidationFailed(fields={"on": [_("登记日期不能晚于今天")]})
     try:
         with transaction.atomic():
             if ResidenceRecord.objects.filter(person=person, house=house, state=ResidenceRecord.State.ACTIVE).exists():
-                raise Conflict(f"{person.name} 已在该房屋登记在住")
+                raise Conflict(_("%(name)s 已在该房屋登记在住") % {"name": person.name})
             record = ResidenceRecord.objects.create(
                 person=person,
                 house=house,
@@ -822,7 +833,7 @@ def residence_record_exception(
             )
             audit_record(actor=actor, action="residence.exception", target=record, detail={"reason": reason.strip()})
     except IntegrityError:
-        raise Conflict("该人员的在住登记刚被他人修改，请刷新后重试") from None
+        raise Conflict(_("该人员的在住登记刚被他人修改，请刷新后重试")) from None
     return record
 
 
@@ -838,7 +849,7 @@ def person_reveal(*, actor: Any, person: Person, field: str, reason: str) -> str
     from civicgrid.registry.selectors import person_area_units
 
     if field not in REVEALABLE:
-        raise ValidationFailed(fields={"field": ["只能查看证件号码或联系电话"]})
+        raise ValidationFailed(fields={"field": [_("只能查看证件号码或联系电话")]})
     units = person_area_units(person=person)
     require(
         actor,
@@ -848,11 +859,11 @@ def person_reveal(*, actor: Any, person: Person, field: str, reason: str) -> str
         unit=units[0] if units else None,
     )
     if not reason.strip() or len(reason.strip()) < 2:
-        raise ValidationFailed(fields={"reason": ["请填写查看完整信息的事由"]})
+        raise ValidationFailed(fields={"reason": [_("请填写查看完整信息的事由")]})
     column, context = REVEALABLE[field]
     blob = getattr(person, column)
     if not blob:
-        raise NotFound("该人员没有登记此项信息")
+        raise NotFound(_("该人员没有登记此项信息"))
     value = pii.decrypt(bytes(blob), field=context)
     audit_record(actor=actor, action=f"pii.reveal.{field}", target=person, detail={"reason": reason.strip()[:200]})
     return value

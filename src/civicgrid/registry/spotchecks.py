@@ -37,6 +37,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from civicgrid.accounts.permissions import require
 from civicgrid.accounts.roles import Capability, has_capability
@@ -92,18 +93,22 @@ def spotcheck_draw(
     month = month or today.month
     errors: dict[str, list[str]] = {}
     if area.level not in DRAW_LEVELS:
-        errors["area"] = ["抽查范围应为区、镇街或社区"]
+        errors["area"] = [_("抽查范围应为区、镇街或社区")]
     if not 1 <= per_community <= MAX_PER_COMMUNITY:
-        errors["per_community"] = [f"每社区抽取户数应在 1 到 {MAX_PER_COMMUNITY} 之间"]
+        errors["per_community"] = [_("每社区抽取户数应在 1 到 %(max)s 之间") % {"max": MAX_PER_COMMUNITY}]
     if not 2000 <= year <= today.year + 1:
-        errors["year"] = ["年度不正确"]
+        errors["year"] = [_("年度不正确")]
     if not 1 <= month <= 12:
-        errors["month"] = ["月份应在 1 到 12 之间"]
+        errors["month"] = [_("月份应在 1 到 12 之间")]
     if seed is not None and not 0 <= seed < MAX_SEED:
-        errors["seed"] = [f"随机种子应为 0 到 {MAX_SEED - 1} 之间的整数"]
-    title = title.strip() or f"{year}年{month}月 {area.name} 入户抽查"
+        errors["seed"] = [_("随机种子应为 0 到 %(max)s 之间的整数") % {"max": MAX_SEED - 1}]
+    title = title.strip() or _("%(year)s年%(month)s月 %(area)s 入户抽查") % {
+        "year": year,
+        "month": month,
+        "area": area.name,
+    }
     if len(title) > 100:
-        errors["title"] = ["名称不能超过 100 字"]
+        errors["title"] = [_("名称不能超过 100 字")]
     if errors:
         raise ValidationFailed(fields=errors)
     if seed is None:
@@ -111,7 +116,9 @@ def spotcheck_draw(
     with transaction.atomic():
         sample = spotcheck_sample(area=area, per_community=per_community, seed=seed)
         if not sample:
-            raise ValidationFailed(fields={"area": [f"{area.name} 范围内没有登记的房屋，无法抽查"]})
+            raise ValidationFailed(
+                fields={"area": [_("%(area)s 范围内没有登记的房屋，无法抽查") % {"area": area.name}]}
+            )
         check = SpotCheck.objects.create(
             area=area,
             seed=seed,
@@ -185,7 +192,7 @@ def spotcheck_list(*, actor: Any, year: int | None = None) -> QuerySet[SpotCheck
 def spotcheck_get(*, actor: Any, check_id: int) -> SpotCheck:
     check = spotcheck_list(actor=actor).filter(pk=check_id).first()
     if check is None:
-        raise NotFound("抽查不存在或不在您的辖区内")
+        raise NotFound(_("抽查不存在或不在您的辖区内"))
     return check
 
 
@@ -205,7 +212,7 @@ def spotcheck_items(*, actor: Any, check: SpotCheck, community: str | None = Non
 def spotcheck_item_get(*, actor: Any, check: SpotCheck, item_id: int) -> SpotCheckHouse:
     item = spotcheck_items(actor=actor, check=check).filter(pk=item_id).first()
     if item is None:
-        raise NotFound("抽查房屋不存在或不在您的辖区内")
+        raise NotFound(_("抽查房屋不存在或不在您的辖区内"))
     return item
 
 
@@ -246,10 +253,10 @@ def _found_rows(
     for index, found in enumerate(persons):
         name = found.name.strip()
         if not name:
-            errors[f"persons.{index}.name"] = ["请填写姓名"]
+            errors[f"persons.{index}.name"] = [_("请填写姓名")]
             continue
         if len(name) > 60:
-            errors[f"persons.{index}.name"] = ["姓名过长"]
+            errors[f"persons.{index}.name"] = [_("姓名过长")]
             continue
         person = None
         masked = ""
@@ -262,7 +269,7 @@ def _found_rows(
                 errors[exc.field] = [str(exc)]
                 continue
             if (id_type, number) in seen_documents:
-                errors[f"persons.{index}.id_number"] = ["同一证件重复填写"]
+                errors[f"persons.{index}.id_number"] = [_("同一证件重复填写")]
                 continue
             seen_documents.add((id_type, number))
             masked = pii.mask_id_number(number)
@@ -312,22 +319,22 @@ def spotcheck_record_house(
     persons = persons or []
     errors: dict[str, list[str]] = {}
     if visited_on > timezone.localdate():
-        errors["visited_on"] = ["走访日期不能晚于今天"]
+        errors["visited_on"] = [_("走访日期不能晚于今天")]
     if visited_on < item.spot_check.created_at.astimezone(timezone.get_current_timezone()).date():
-        errors["visited_on"] = ["走访日期不能早于抽取日期"]
+        errors["visited_on"] = [_("走访日期不能早于抽取日期")]
     if house_found and house_registered is None:
-        errors["house_registered"] = ["请填写房屋是否已登记且信息属实"]
+        errors["house_registered"] = [_("请填写房屋是否已登记且信息属实")]
     if not house_found and persons:
-        errors["persons"] = ["房屋不存在时不能填写居住人员"]
+        errors["persons"] = [_("房屋不存在时不能填写居住人员")]
     if len(note) > 300:
-        errors["note"] = ["备注不能超过 300 字"]
+        errors["note"] = [_("备注不能超过 300 字")]
     if errors:
         raise ValidationFailed(fields=errors)
     with transaction.atomic():
         locked = SpotCheckHouse.objects.select_for_update().select_related("house", "spot_check").get(pk=item.pk)
         kept = list(locked.persons.filter(registered_on_spot=True))
         if not house_found and kept:
-            raise Conflict("该户已有现场补登的人员，不能改为“房屋不存在”")
+            raise Conflict(_("该户已有现场补登的人员，不能改为“房屋不存在”"))
         rows = _found_rows(locked, persons, visited_on, {p.person_id for p in kept if p.person_id})
         before = _summary(locked)
         locked.persons.filter(registered_on_spot=False).delete()
@@ -380,13 +387,13 @@ def spotcheck_register_on_spot(
     require(actor, Capability.RECORD_SPOT_CHECKS, action="spotcheck.register_on_spot", target=item, unit=item.community)
     require(actor, Capability.REGISTER_RESIDENTS, action="spotcheck.register_on_spot", target=item, unit=item.community)
     if found is not None and found.item_id != item.pk:
-        raise ValidationFailed(fields={"found": ["该人员不属于这户抽查记录"]})
+        raise ValidationFailed(fields={"found": [_("该人员不属于这户抽查记录")]})
     if found is not None and (found.was_registered or found.registered_on_spot):
-        raise Conflict(f"{found.name} 抽查时已登记或已现场补登")
+        raise Conflict(_("%(name)s 抽查时已登记或已现场补登") % {"name": found.name})
     with transaction.atomic():
         locked = SpotCheckHouse.objects.select_for_update().select_related("house").get(pk=item.pk)
         if locked.house_found is not True:
-            raise ValidationFailed(fields={"item": ["请先记录走访结果（房屋存在）后再现场补登"]})
+            raise ValidationFailed(fields={"item": [_("请先记录走访结果（房屋存在）后再现场补登")]})
         record = services.residence_register(
             actor=actor,
             person=person_input,
@@ -513,9 +520,9 @@ def registration_rates(*, actor: Any, level: str, year: int, month: int | None =
         root = root.parent
     errors: dict[str, list[str]] = {}
     if level not in RATE_LEVELS:
-        errors["level"] = ["统计层级应为社区、镇街或区"]
+        errors["level"] = [_("统计层级应为社区、镇街或区")]
     if month is not None and not 1 <= month <= 12:
-        errors["month"] = ["月份应在 1 到 12 之间"]
+        errors["month"] = [_("月份应在 1 到 12 之间")]
     if errors:
         raise ValidationFailed(fields=errors)
 

@@ -1,3 +1,4 @@
+from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from civicgrid.accounts.models import User
@@ -34,7 +35,7 @@ class UserCreateSerializer(serializers.Serializer[User]):
     full_name = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     role = serializers.ChoiceField(choices=Role.choices)
-    org_unit = serializers.CharField(max_length=32, help_text="绑定的组织单元代码")
+    org_unit = serializers.CharField(max_length=32, help_text=gettext_lazy("绑定的组织单元代码"))
     department = serializers.CharField(max_length=32, required=False, allow_null=True, default=None)
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers
 from rest_framework.request import Request
@@ -33,7 +34,7 @@ class AuditEntrySerializer(serializers.ModelSerializer[AuditEntry]):
 
 @extend_schema(
     parameters=[OpenApiParameter(p, str) for p in ("action", "actor", "result", "object_type")],
-    summary="审计日志（审计员、区级管理员）",
+    summary=gettext_lazy("审计日志（审计员、区级管理员）"),
 )
 class AuditEntryListView(generics.ListAPIView):
     serializer_class = AuditEntrySerializer
@@ -52,7 +53,7 @@ class AuditVerifyView(APIView):
                 "problems": serializers.ListField(child=serializers.CharField()),
             },
         ),
-        summary="校验审计日志哈希链",
+        summary=gettext_lazy("校验审计日志哈希链"),
     )
     def get(self, request: Request) -> Response:
         require(request.user, Capability.VERIFY_AUDIT, action="audit.verify")

@@ -51,7 +51,7 @@ class EvaluationSerializer(serializers.ModelSerializer[Evaluation]):
         return "reporter" if evaluation.by_user_id else "token"
 
 
-@extend_schema_field({"type": "string", "description": "'' | pending | approved | denied（空为未申请）"})
+@extend_schema_field({"type": "string", "description": gettext_lazy("'' | pending | approved | denied（空为未申请）")})
 class ReopenStateField(serializers.CharField):
     """What became of the latest request to reopen (described, not an enum: "state" names other enums)."""
 

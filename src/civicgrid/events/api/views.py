@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
@@ -35,7 +36,12 @@ from civicgrid.events.workflow import OPEN_STATES, TRANSITIONS, Action, State
 
 # The values are listed in the description rather than as an enum: the names "state" and "channel" are
 # taken by other apps' enums, and drf-spectacular would name ours by a hash.
-@extend_schema_field({"type": "string", "description": " | ".join(State.values) + "（说明见 state_label）"})
+@extend_schema_field(
+    {
+        "type": "string",
+        "description": format_lazy("{}{}", " | ".join(State.values), gettext_lazy("（说明见 state_label）")),
+    }
+)
 class StateField(serializers.CharField):
     """The case state."""
 
@@ -392,14 +398,16 @@ class CaseExtensionDecisionSerializer(serializers.Serializer[Any]):
 # --- views -------------------------------------------------------------------------------------------
 
 LIST_PARAMS = [
-    OpenApiParameter("tab", str, description="工作台列表；省略为该角色的第一个列表（见 /events/workbench/）"),
-    OpenApiParameter("state", str, description="状态，或 open 表示全部在办"),
-    OpenApiParameter("category", str, description="分类代码（大类含其全部小类）"),
-    OpenApiParameter("unit", str, description="辖区内的组织单元代码"),
-    OpenApiParameter("overdue", bool, description="仅看超期"),
-    OpenApiParameter("q", str, description="事件编号（或其开头）或标题关键词"),
-    OpenApiParameter("after", str, description="翻页游标（上一页的 next_cursor）"),
-    OpenApiParameter("page_size", int, description="每页条数（1–200，默认 30）"),
+    OpenApiParameter(
+        "tab", str, description=gettext_lazy("工作台列表；省略为该角色的第一个列表（见 /events/workbench/）")
+    ),
+    OpenApiParameter("state", str, description=gettext_lazy("状态，或 open 表示全部在办")),
+    OpenApiParameter("category", str, description=gettext_lazy("分类代码（大类含其全部小类）")),
+    OpenApiParameter("unit", str, description=gettext_lazy("辖区内的组织单元代码")),
+    OpenApiParameter("overdue", bool, description=gettext_lazy("仅看超期")),
+    OpenApiParameter("q", str, description=gettext_lazy("事件编号（或其开头）或标题关键词")),
+    OpenApiParameter("after", str, description=gettext_lazy("翻页游标（上一页的 next_cursor）")),
+    OpenApiParameter("page_size", int, description=gettext_lazy("每页条数（1–200，默认 30）")),
 ]
 
 

@@ -1,3 +1,4 @@
+from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from civicgrid.orgunits.models import Department, OrgUnit
@@ -47,6 +48,6 @@ class DepartmentCreateSerializer(serializers.Serializer[Department]):
     code = serializers.CharField(max_length=32)
     name = serializers.CharField(max_length=100)
     kind = serializers.ChoiceField(choices=Department.Kind.choices)
-    org_unit = serializers.CharField(max_length=32, help_text="所属组织单元代码")
+    org_unit = serializers.CharField(max_length=32, help_text=gettext_lazy("所属组织单元代码"))
     serves = serializers.ListField(child=serializers.CharField(max_length=32), allow_empty=False)
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.request import Request
@@ -17,12 +18,12 @@ from civicgrid.orgunits.api.serializers import (
 
 _FILTERS = [
     OpenApiParameter("level", str, description="district | town | community | grid"),
-    OpenApiParameter("within", str, description="只返回该代码之下的单元"),
-    OpenApiParameter("q", str, description="名称包含或代码前缀"),
+    OpenApiParameter("within", str, description=gettext_lazy("只返回该代码之下的单元")),
+    OpenApiParameter("q", str, description=gettext_lazy("名称包含或代码前缀")),
 ]
 
 
-@extend_schema(parameters=_FILTERS, summary="辖区内的组织单元")
+@extend_schema(parameters=_FILTERS, summary=gettext_lazy("辖区内的组织单元"))
 class OrgUnitListView(generics.ListAPIView):
     serializer_class = OrgUnitSerializer
 
@@ -34,7 +35,7 @@ class OrgUnitListView(generics.ListAPIView):
 
 
 class OrgUnitDetailView(APIView):
-    @extend_schema(responses=OrgUnitDetailSerializer, summary="组织单元详情（含上级链）")
+    @extend_schema(responses=OrgUnitDetailSerializer, summary=gettext_lazy("组织单元详情（含上级链）"))
     def get(self, request: Request, code: str) -> Response:
         unit = account_selectors.orgunit_get_visible(actor=request.user, code=code)
         unit.children_count = unit.children.count()  # type: ignore[attr-defined]
@@ -42,7 +43,7 @@ class OrgUnitDetailView(APIView):
         return Response(OrgUnitDetailSerializer(unit, context=context).data)
 
 
-@extend_schema(parameters=[_FILTERS[0]], summary="组织单元的整棵子树")
+@extend_schema(parameters=[_FILTERS[0]], summary=gettext_lazy("组织单元的整棵子树"))
 class OrgUnitSubtreeView(generics.ListAPIView):
     serializer_class = OrgUnitSerializer
 
@@ -54,12 +55,14 @@ class OrgUnitSubtreeView(generics.ListAPIView):
 
 
 class DepartmentListView(APIView):
-    @extend_schema(responses=DepartmentSerializer(many=True), summary="辖区相关的职能部门")
+    @extend_schema(responses=DepartmentSerializer(many=True), summary=gettext_lazy("辖区相关的职能部门"))
     def get(self, request: Request) -> Response:
         departments = account_selectors.department_list(actor=request.user).prefetch_related("serves")
         return Response(DepartmentSerializer(departments, many=True).data)
 
-    @extend_schema(request=DepartmentCreateSerializer, responses={201: DepartmentSerializer}, summary="新建职能部门")
+    @extend_schema(
+        request=DepartmentCreateSerializer, responses={201: DepartmentSerializer}, summary=gettext_lazy("新建职能部门")
+    )
     def post(self, request: Request) -> Response:
         payload = DepartmentCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http.response import HttpResponseBase
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -30,7 +31,7 @@ class ImportProblemSerializer(serializers.ModelSerializer[ImportProblem]):
 class ImportJobSerializer(serializers.ModelSerializer[ImportJob]):
     status = serializers.CharField(read_only=True, help_text="validated | rejected | committed | failed")
     status_display = serializers.CharField(source="get_status_display", read_only=True)
-    mode = serializers.CharField(read_only=True, help_text="all_or_nothing | valid_only（导入后）")
+    mode = serializers.CharField(read_only=True, help_text=gettext_lazy("all_or_nothing | valid_only（导入后）"))
     created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True, default=None)
     committed_by = serializers.CharField(source="committed_by.username", read_only=True, allow_null=True, default=None)
     can_commit = serializers.SerializerMethodField()
@@ -108,7 +109,7 @@ class ImportListView(APIView):
     def post(self, request: Request) -> Response:
         upload = request.FILES.get("file")
         if upload is None:
-            raise serializers.ValidationError({"file": [gettext_lazy("请选择要导入的文件")]})
+            raise serializers.ValidationError({"file": [_("请选择要导入的文件")]})
         job = imports.import_validate(
             actor=request.user,
             file=upload,

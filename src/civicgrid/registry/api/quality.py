@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -65,12 +67,14 @@ class IssueListView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("kind", str, enum=QualityIssue.Kind.values),
-            OpenApiParameter("status", str, description="open（默认）、confirmed、dismissed、resolved 或 all"),
-            OpenApiParameter("community", str, description="社区代码"),
-            OpenApiParameter("q", str, description="说明中包含的文字"),
+            OpenApiParameter(
+                "status", str, description=gettext_lazy("open（默认）、confirmed、dismissed、resolved 或 all")
+            ),
+            OpenApiParameter("community", str, description=gettext_lazy("社区代码")),
+            OpenApiParameter("q", str, description=gettext_lazy("说明中包含的文字")),
         ],
         responses=IssueSerializer(many=True),
-        summary="数据质量问题队列（辖区内）",
+        summary=gettext_lazy("数据质量问题队列（辖区内）"),
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
@@ -92,7 +96,7 @@ class IssueCountsView(APIView):
         responses=inline_serializer(
             "QualityCounts", {"counts": serializers.DictField(), "last_scan": serializers.DateTimeField()}
         ),
-        summary="各类数据质量问题数量",
+        summary=gettext_lazy("各类数据质量问题数量"),
     )
     def get(self, request: Request) -> Response:
         return Response(
@@ -101,13 +105,15 @@ class IssueCountsView(APIView):
 
 
 class IssueDetailView(APIView):
-    @extend_schema(responses=IssueSerializer, summary="数据质量问题详情")
+    @extend_schema(responses=IssueSerializer, summary=gettext_lazy("数据质量问题详情"))
     def get(self, request: Request, issue_id: int) -> Response:
         return Response(IssueSerializer(quality.quality_issue_get(actor=request.user, issue_id=issue_id)).data)
 
 
 class IssueDecideView(APIView):
-    @extend_schema(request=DecideSerializer, responses=IssueSerializer, summary="记录处理结果（不改动登记数据）")
+    @extend_schema(
+        request=DecideSerializer, responses=IssueSerializer, summary=gettext_lazy("记录处理结果（不改动登记数据）")
+    )
     def post(self, request: Request, issue_id: int) -> Response:
         issue = quality.quality_issue_get(actor=request.user, issue_id=issue_id)
         payload = DecideSerializer(data=request.data)
@@ -127,7 +133,7 @@ class IssueDecideView(APIView):
 class SpotCheckSerializer(serializers.ModelSerializer[SpotCheck]):
     area = serializers.CharField(source="area.code", read_only=True)
     area_name = serializers.CharField(source="area.name", read_only=True)
-    seed = serializers.CharField(read_only=True, help_text="随机种子（字符串，避免 JavaScript 丢失精度）")
+    seed = serializers.CharField(read_only=True, help_text=gettext_lazy("随机种子（字符串，避免 JavaScript 丢失精度）"))
     created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True, default=None)
     item_count = serializers.IntegerField(read_only=True, required=False)
     visited_count = serializers.IntegerField(read_only=True, required=False)
@@ -184,7 +190,7 @@ class ItemSerializer(serializers.ModelSerializer[SpotCheckHouse]):
 
 
 class DrawSerializer(serializers.Serializer[Any]):
-    area = serializers.CharField(help_text="抽查范围（区、镇街或社区代码）")
+    area = serializers.CharField(help_text=gettext_lazy("抽查范围（区、镇街或社区代码）"))
     per_community = serializers.IntegerField(min_value=1, max_value=spotchecks.MAX_PER_COMMUNITY)
     seed = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0)
     year = serializers.IntegerField(required=False, allow_null=True, default=None)
@@ -210,13 +216,17 @@ class RecordSerializer(serializers.Serializer[Any]):
 
 class OnSpotSerializer(serializers.Serializer[Any]):
     person = PersonInputSerializer()
-    found = serializers.IntegerField(required=False, allow_null=True, default=None, help_text="已记录的发现人员 id")
+    found = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text=gettext_lazy("已记录的发现人员 id")
+    )
     on = serializers.DateField(required=False, allow_null=True, default=None)
 
 
 class SpotCheckListView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("year", int)], responses=SpotCheckSerializer(many=True), summary="抽查列表"
+        parameters=[OpenApiParameter("year", int)],
+        responses=SpotCheckSerializer(many=True),
+        summary=gettext_lazy("抽查列表"),
     )
     def get(self, request: Request) -> Response:
         year = request.query_params.get("year")
@@ -226,7 +236,9 @@ class SpotCheckListView(APIView):
         return paginator.get_paginated_response(SpotCheckSerializer(page, many=True).data)
 
     @extend_schema(
-        request=DrawSerializer, responses={201: SpotCheckSerializer}, summary="抽取样本（按社区分层随机抽取）"
+        request=DrawSerializer,
+        responses={201: SpotCheckSerializer},
+        summary=gettext_lazy("抽取样本（按社区分层随机抽取）"),
     )
     def post(self, request: Request) -> Response:
         payload = DrawSerializer(data=request.data)
@@ -251,7 +263,7 @@ class SpotCheckDetailView(APIView):
         responses=inline_serializer(
             "SpotCheckDetail", {"check": SpotCheckSerializer(), "houses": ItemSerializer(many=True)}
         ),
-        summary="抽查详情（辖区内的抽查房屋）",
+        summary=gettext_lazy("抽查详情（辖区内的抽查房屋）"),
     )
     def get(self, request: Request, check_id: int) -> Response:
         check = spotchecks.spotcheck_get(actor=request.user, check_id=check_id)
@@ -269,7 +281,7 @@ class SpotCheckVerifyView(APIView):
                 "added": serializers.ListField(child=serializers.IntegerField()),
             },
         ),
-        summary="按种子重新抽取并与保存的样本比对",
+        summary=gettext_lazy("按种子重新抽取并与保存的样本比对"),
     )
     def get(self, request: Request, check_id: int) -> Response:
         check = spotchecks.spotcheck_get(actor=request.user, check_id=check_id)
@@ -277,7 +289,7 @@ class SpotCheckVerifyView(APIView):
 
 
 class ItemRecordView(APIView):
-    @extend_schema(request=RecordSerializer, responses=ItemSerializer, summary="记录走访结果")
+    @extend_schema(request=RecordSerializer, responses=ItemSerializer, summary=gettext_lazy("记录走访结果"))
     def post(self, request: Request, check_id: int, item_id: int) -> Response:
         check = spotchecks.spotcheck_get(actor=request.user, check_id=check_id)
         item = spotchecks.spotcheck_item_get(actor=request.user, check=check, item_id=item_id)
@@ -298,7 +310,7 @@ class ItemRecordView(APIView):
 
 
 class ItemRegisterView(APIView):
-    @extend_schema(request=OnSpotSerializer, responses={201: FoundPersonSerializer}, summary="现场补登")
+    @extend_schema(request=OnSpotSerializer, responses={201: FoundPersonSerializer}, summary=gettext_lazy("现场补登"))
     def post(self, request: Request, check_id: int, item_id: int) -> Response:
         check = spotchecks.spotcheck_get(actor=request.user, check_id=check_id)
         item = spotchecks.spotcheck_item_get(actor=request.user, check=check, item_id=item_id)
@@ -307,7 +319,7 @@ class ItemRegisterView(APIView):
         data = payload.validated_data
         found = item.persons.filter(pk=data["found"]).first() if data["found"] else None
         if data["found"] and found is None:
-            raise serializers.ValidationError({"found": ["该人员不属于这户抽查记录"]})
+            raise serializers.ValidationError({"found": [_("该人员不属于这户抽查记录")]})
         person = spotchecks.spotcheck_register_on_spot(
             actor=request.user, item=item, person_input=PersonInput(**data["person"]), found=found, on=data["on"]
         )
@@ -344,9 +356,11 @@ def row_json(row: spotchecks.RateRow, table: spotchecks.RateTable) -> dict[str, 
 class RatesView(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("level", str, enum=list(spotchecks.RATE_LEVELS), description="默认 community"),
-            OpenApiParameter("year", int, description="默认今年"),
-            OpenApiParameter("month", int, description="不填则为全年（各月合计之比）"),
+            OpenApiParameter(
+                "level", str, enum=list(spotchecks.RATE_LEVELS), description=gettext_lazy("默认 community")
+            ),
+            OpenApiParameter("year", int, description=gettext_lazy("默认今年")),
+            OpenApiParameter("month", int, description=gettext_lazy("不填则为全年（各月合计之比）")),
         ],
         responses=inline_serializer(
             "RegistrationRates",
@@ -359,7 +373,7 @@ class RatesView(APIView):
                 "area": serializers.DictField(),
             },
         ),
-        summary="登记率（房屋、来穗人员）",
+        summary=gettext_lazy("登记率（房屋、来穗人员）"),
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
@@ -367,7 +381,7 @@ class RatesView(APIView):
             year = int(params.get("year") or timezone.localdate().year)
             month = int(params["month"]) if params.get("month") else None
         except ValueError:
-            raise serializers.ValidationError({"year": ["年度和月份应为整数"]}) from None
+            raise serializers.ValidationError({"year": [_("年度和月份应为整数")]}) from None
         table = spotchecks.registration_rates(
             actor=request.user, level=params.get("level") or "community", year=year, month=month
         )

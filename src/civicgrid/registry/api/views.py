@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.http.response import HttpResponseBase
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
@@ -114,7 +116,7 @@ class PersonInputSerializer(serializers.Serializer[Any]):
 
 class RegisterSerializer(serializers.Serializer[Any]):
     person = PersonInputSerializer()
-    house = serializers.IntegerField(required=False, help_text="已有房屋 id；或提供 address")
+    house = serializers.IntegerField(required=False, help_text=gettext_lazy("已有房屋 id；或提供 address"))
     address = inline_serializer(
         "AddressInput",
         {
@@ -136,7 +138,7 @@ class RegisterSerializer(serializers.Serializer[Any]):
         required=False,
         allow_null=True,
         default=None,
-        help_text="客户端生成的事务号：重试同一请求不会重复登记",
+        help_text=gettext_lazy("客户端生成的事务号：重试同一请求不会重复登记"),
     )
 
 
@@ -145,7 +147,7 @@ def _house_for(request: Request, data: dict[str, Any]) -> House:
         return selectors.house_get(actor=request.user, house_id=data["house"])
     address = data.get("address")
     if not address:
-        raise serializers.ValidationError({"house": ["请提供房屋 id 或地址"]})
+        raise serializers.ValidationError({"house": [_("请提供房屋 id 或地址")]})
     community = orgunit_get_visible(actor=request.user, code=address["community"])
     building = services.building_get_or_create(
         actor=request.user,
@@ -162,9 +164,13 @@ def _house_for(request: Request, data: dict[str, Any]) -> House:
 
 class PersonSearchView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("q", str, required=True, description="完整证件号码、脱敏证件号码、姓名或手机号")],
+        parameters=[
+            OpenApiParameter(
+                "q", str, required=True, description=gettext_lazy("完整证件号码、脱敏证件号码、姓名或手机号")
+            )
+        ],
         responses=PersonSerializer(many=True),
-        summary="人员检索（辖区内）",
+        summary=gettext_lazy("人员检索（辖区内）"),
     )
     def get(self, request: Request) -> Response:
         people = selectors.person_search(actor=request.user, q=request.query_params.get("q", ""))
@@ -176,7 +182,7 @@ class PersonDetailView(APIView):
         responses=inline_serializer(
             "PersonDetail", {"person": PersonSerializer(), "residences": ResidenceSerializer(many=True)}
         ),
-        summary="人员及居住历史",
+        summary=gettext_lazy("人员及居住历史"),
     )
     def get(self, request: Request, person_id: int) -> Response:
         person = selectors.person_get(actor=request.user, person_id=person_id)
@@ -193,7 +199,7 @@ class PersonRevealView(APIView):
             {"field": serializers.ChoiceField(choices=["id_number", "phone"]), "reason": serializers.CharField()},
         ),
         responses=inline_serializer("RevealResponse", {"value": serializers.CharField()}),
-        summary="查看完整证件号码或电话（需权限和事由，记入审计）",
+        summary=gettext_lazy("查看完整证件号码或电话（需权限和事由，记入审计）"),
     )
     def post(self, request: Request, person_id: int) -> Response:
         person = selectors.person_get(actor=request.user, person_id=person_id)
@@ -210,7 +216,7 @@ class HouseListView(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("q", str), OpenApiParameter("community", str)],
         responses=HouseSerializer(many=True),
-        summary="房屋检索（辖区内）",
+        summary=gettext_lazy("房屋检索（辖区内）"),
     )
     def get(self, request: Request) -> Response:
         houses = selectors.house_search(
@@ -224,7 +230,7 @@ class HouseDetailView(APIView):
         responses=inline_serializer(
             "HouseDetail", {"house": HouseSerializer(), "residences": ResidenceSerializer(many=True)}
         ),
-        summary="房屋及居住人员",
+        summary=gettext_lazy("房屋及居住人员"),
     )
     def get(self, request: Request, house_id: int) -> Response:
         house = selectors.house_get(actor=request.user, house_id=house_id)
@@ -237,7 +243,7 @@ class HouseDetailView(APIView):
 
 
 class RegisterView(APIView):
-    @extend_schema(request=RegisterSerializer, responses={201: ResidenceSerializer}, summary="人来登记")
+    @extend_schema(request=RegisterSerializer, responses={201: ResidenceSerializer}, summary=gettext_lazy("人来登记"))
     def post(self, request: Request) -> Response:
         payload = RegisterSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -264,7 +270,7 @@ class ResidenceUpdateView(APIView):
             },
         ),
         responses=ResidenceSerializer,
-        summary="人在更新",
+        summary=gettext_lazy("人在更新"),
     )
     def post(self, request: Request, record_id: int) -> Response:
         record = selectors.record_get(actor=request.user, record_id=record_id)
@@ -295,7 +301,7 @@ class ResidenceCancelView(APIView):
             },
         ),
         responses=ResidenceSerializer,
-        summary="人走注销",
+        summary=gettext_lazy("人走注销"),
     )
     def post(self, request: Request, record_id: int) -> Response:
         record = selectors.record_get(actor=request.user, record_id=record_id)
@@ -322,8 +328,8 @@ class GroupReasonSerializer(serializers.Serializer[Any]):
 
 class LandlordOutSerializer(serializers.Serializer[Any]):
     kind = serializers.ChoiceField(choices=Landlord.Kind.choices)
-    name = serializers.CharField(help_text="个人房东姓名脱敏（张*），单位房东为单位名称")
-    document = serializers.CharField(help_text="个人为脱敏证件号码，单位为统一社会信用代码")
+    name = serializers.CharField(help_text=gettext_lazy("个人房东姓名脱敏（张*），单位房东为单位名称"))
+    document = serializers.CharField(help_text=gettext_lazy("个人为脱敏证件号码，单位为统一社会信用代码"))
     phone_masked = serializers.CharField(allow_blank=True)
 
 
@@ -333,8 +339,8 @@ class RentalSerializer(serializers.ModelSerializer[Rental]):
     house_id = serializers.IntegerField(read_only=True)
     landlord = serializers.SerializerMethodField()
     group_reasons = serializers.SerializerMethodField()
-    area_per_person = serializers.SerializerMethodField(help_text="人均居住面积（㎡），无法判定时为 null")
-    group_explanation = serializers.SerializerMethodField(help_text="人均面积判定的依据")
+    area_per_person = serializers.SerializerMethodField(help_text=gettext_lazy("人均居住面积（㎡），无法判定时为 null"))
+    group_explanation = serializers.SerializerMethodField(help_text=gettext_lazy("人均面积判定的依据"))
 
     class Meta:
         model = Rental
@@ -391,15 +397,23 @@ class LandlordInputSerializer(serializers.Serializer[Any]):
     kind = serializers.ChoiceField(choices=Landlord.Kind.choices, default=Landlord.Kind.PERSON)
     id_type = serializers.ChoiceField(choices=DocumentType.choices, default=DocumentType.RESIDENT_ID)
     id_number = serializers.CharField(
-        max_length=40, required=False, allow_blank=True, default="", help_text="个人房东：按证件号码在登记簿中查找"
+        max_length=40,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=gettext_lazy("个人房东：按证件号码在登记簿中查找"),
     )
     name = serializers.CharField(
-        max_length=60, required=False, allow_blank=True, default="", help_text="个人房东尚未登记时填写"
+        max_length=60, required=False, allow_blank=True, default="", help_text=gettext_lazy("个人房东尚未登记时填写")
     )
     phone = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
     org_name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
     uscc = serializers.CharField(
-        max_length=30, required=False, allow_blank=True, default="", help_text="单位房东的统一社会信用代码"
+        max_length=30,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=gettext_lazy("单位房东的统一社会信用代码"),
     )
 
 
@@ -415,7 +429,7 @@ class RentalRegisterSerializer(serializers.Serializer[Any]):
         child=serializers.ChoiceField(choices=_REASON_CHOICES),
         required=False,
         default=list,
-        help_text="工作人员核实的群租情形；人均面积不足 5 ㎡由系统自动判定",
+        help_text=gettext_lazy("工作人员核实的群租情形；人均面积不足 5 ㎡由系统自动判定"),
     )
 
 
@@ -437,7 +451,7 @@ class HouseRentalView(APIView):
             "HouseRentals",
             {"active": RentalSerializer(allow_null=True), "past": RentalSerializer(many=True)},
         ),
-        summary="房屋的出租登记（有效的和已退租的）",
+        summary=gettext_lazy("房屋的出租登记（有效的和已退租的）"),
     )
     def get(self, request: Request, house_id: int) -> Response:
         house = selectors.house_get(actor=request.user, house_id=house_id)
@@ -449,7 +463,9 @@ class HouseRentalView(APIView):
             }
         )
 
-    @extend_schema(request=RentalRegisterSerializer, responses={201: RentalSerializer}, summary="出租登记")
+    @extend_schema(
+        request=RentalRegisterSerializer, responses={201: RentalSerializer}, summary=gettext_lazy("出租登记")
+    )
     def post(self, request: Request, house_id: int) -> Response:
         house = selectors.house_get(actor=request.user, house_id=house_id)
         payload = RentalRegisterSerializer(data=request.data)
@@ -471,9 +487,9 @@ class HouseRentalView(APIView):
 
 class RentalListView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("group_renting", bool, description="只列出（或排除）群租")],
+        parameters=[OpenApiParameter("group_renting", bool, description=gettext_lazy("只列出（或排除）群租"))],
         responses=RentalSerializer(many=True),
-        summary="辖区内有效的出租登记",
+        summary=gettext_lazy("辖区内有效的出租登记"),
     )
     def get(self, request: Request) -> Response:
         flag = request.query_params.get("group_renting") or ""
@@ -485,7 +501,7 @@ class RentalListView(APIView):
 
 
 class RentalUpdateView(APIView):
-    @extend_schema(request=RentalUpdateSerializer, responses=RentalSerializer, summary="修改出租登记")
+    @extend_schema(request=RentalUpdateSerializer, responses=RentalSerializer, summary=gettext_lazy("修改出租登记"))
     def post(self, request: Request, rental_id: int) -> Response:
         rental = selectors.rental_get(actor=request.user, rental_id=rental_id)
         payload = RentalUpdateSerializer(data=request.data)
@@ -496,7 +512,7 @@ class RentalUpdateView(APIView):
 
 
 class RentalEndView(APIView):
-    @extend_schema(request=RentalEndSerializer, responses=RentalSerializer, summary="退租")
+    @extend_schema(request=RentalEndSerializer, responses=RentalSerializer, summary=gettext_lazy("退租"))
     def post(self, request: Request, rental_id: int) -> Response:
         rental = selectors.rental_get(actor=request.user, rental_id=rental_id)
         payload = RentalEndSerializer(data=request.data)
@@ -511,12 +527,18 @@ class RentalEndView(APIView):
 
 class ExportSerializer(serializers.Serializer[Any]):
     scope = serializers.ChoiceField(choices=[(s, s) for s in exports.SCOPES], help_text="search | house | community")
-    q = serializers.CharField(required=False, allow_blank=True, default="", help_text="scope=search 时的查询内容")
+    q = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text=gettext_lazy("scope=search 时的查询内容")
+    )
     house = serializers.IntegerField(required=False, allow_null=True, default=None)
-    community = serializers.CharField(required=False, allow_blank=True, default="", help_text="社区/村代码")
+    community = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text=gettext_lazy("社区/村代码")
+    )
     format = serializers.ChoiceField(choices=[("csv", "CSV"), ("xlsx", "XLSX")], default="csv")
     unmasked = serializers.BooleanField(
-        required=False, default=False, help_text="导出完整证件号码和电话：需查看完整信息权限和事由，记入审计"
+        required=False,
+        default=False,
+        help_text=gettext_lazy("导出完整证件号码和电话：需查看完整信息权限和事由，记入审计"),
     )
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
@@ -528,7 +550,7 @@ class ExportView(APIView):
             (200, "text/csv"): OpenApiTypes.BINARY,
             (200, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"): OpenApiTypes.BINARY,
         },
-        summary="导出人员（默认脱敏；完整导出需权限和事由，记入审计）",
+        summary=gettext_lazy("导出人员（默认脱敏；完整导出需权限和事由，记入审计）"),
     )
     def post(self, request: Request) -> HttpResponseBase:
         payload = ExportSerializer(data=request.data)
