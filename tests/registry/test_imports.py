@@ -504,6 +504,28 @@ def test_the_large_file_path_with_preloaded_register_keys(clerk, house, other_ho
     assert again.summary["commit"] == {"unchanged": 6} and snapshot() == before
 
 
+def test_a_house_named_again_chunks_later_is_the_same_house(clerk, monkeypatch):
+    """An empty register filled by a large file: a chunk that names nothing already in the register is
+    written without waiting for the chunk before, the buildings and houses of the last chunks are known
+    by id, and a house named again after them is found in the register — never created twice."""
+    monkeypatch.setattr(imports, "PRELOAD_BYTES", 0)
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
+    # Chunks of two rows: 20号 101 in chunks 1 and 5 (its building and house out of the last two chunks'
+    # memory by then), 21号 in chunks 3 to 5.
+    places = [("20号", "101"), ("20号", "101"), ("20号", "102"), ("20号", "103"), ("21号", "101")]
+    places += [("21号", "104"), ("21号", "105"), ("21号", "106"), ("20号", "101"), ("21号", "107")]
+    rows = [row(rid(i + 1), 门牌号=door, 房号=room) for i, (door, room) in enumerate(places)]
+    job = imports.import_commit(actor=clerk, job=validate(clerk, csv_bytes(rows)), mode="all_or_nothing")
+    assert job.status == "committed", problems(job)
+    assert job.summary["commit"]["residences_registered"] == 10
+    assert Building.objects.count() == 2 and House.objects.count() == 8
+    assert ResidenceRecord.objects.filter(house__building__door_number="20号", house__room="101").count() == 3
+    assert ResidenceAction.objects.count() == 10 and Person.objects.count() == 10
+    before = snapshot()
+    again = imports.import_commit(actor=clerk, job=validate(clerk, csv_bytes(rows)))
+    assert again.summary["commit"] == {"unchanged": 10} and snapshot() == before
+
+
 def test_a_failed_import_leaves_the_register_exactly_as_it_was(clerk, other_house, monkeypatch):
     """The dry run passes; then someone registers row 4's person elsewhere. The commit writes the first
     chunks, meets the conflict in a later one, and rolls everything back."""

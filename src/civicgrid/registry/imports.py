@@ -62,6 +62,7 @@ import json
 import os
 import re
 import struct
+import sys
 import tempfile
 import threading
 import time
@@ -998,6 +999,10 @@ class _Writer:
         self._iso: dict[dt.date, str] = {}
         self._ops = connection.ops
         self._pending: list[tuple[type[Model], tuple[str, ...], Sequence[Sequence[Any]]]] = []
+        # PostgreSQL: ids drawn from each table's sequence ahead of need, so that a chunk gets its ids
+        # while the rows of the one before are still being sent (no query, no wait).
+        self._pools: dict[type[Model], list[int]] = {}
+        self._formatting: Any = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
@@ -1019,15 +1024,15 @@ class _Writer:
     def allocate(self, model: type[Model], count: int) -> list[int]:
         if not count:
             return []
+        if self.vendor == "postgresql":
+            pool = self._pools.setdefault(model, [])
+            if len(pool) < count:
+                self.wait()  # the connection is the writer thread's until its rows are in
+                self._top_up(model, count)
+            taken, self._pools[model] = pool[:count], pool[count:]
+            return taken
         table = model._meta.db_table
         with connection.cursor() as cursor:
-            if self.vendor == "postgresql":
-                sequence = self._sequences.get(model)
-                if sequence is None:
-                    cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
-                    sequence = self._sequences[model] = cursor.fetchone()[0]
-                cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [sequence, count])
-                return [row[0] for row in cursor.fetchall()]
             if model not in self._next:
                 cursor.execute(f'SELECT COALESCE(MAX("id"), 0) FROM "{table}"')  # noqa: S608 - model metadata
                 highest = cursor.fetchone()[0]
@@ -1038,40 +1043,67 @@ class _Writer:
         self._next[model] = start + count
         return list(range(start, start + count))
 
+    def _top_up(self, model: type[Model], count: int) -> None:
+        """Draw ids from the model's sequence until `count` are pooled (the connection must be free)."""
+        pool = self._pools.setdefault(model, [])
+        missing = count - len(pool)
+        if missing <= 0:
+            return
+        with connection.cursor() as cursor:
+            sequence = self._sequences.get(model)
+            if sequence is None:
+                cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [model._meta.db_table])
+                sequence = self._sequences[model] = cursor.fetchone()[0]
+            cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [sequence, missing])
+            pool.extend(row[0] for row in cursor.fetchall())
+
+    def reserve(self, counts: dict[type[Model], int]) -> None:
+        """Pool ids for the next chunk (PostgreSQL; the connection must be free). An import leaves at most a
+        chunk's worth of each sequence unused, as a rolled-back one leaves all it drew."""
+        if self.vendor == "postgresql":
+            for model, count in counts.items():
+                self._top_up(model, count)
+
     def insert(self, model: type[Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Queue rows for the next `flush`."""
         if rows:
             self._pending.append((model, tuple(fields), rows))
 
-    def flush(self) -> None:
+    def flush(self, ahead: dict[type[Model], int] | None = None) -> None:
         """Write the queued rows. On PostgreSQL the COPY data is formatted here (psycopg's C formatter, into
-        memory) and a thread streams it to the server, which parses and indexes it while this thread reads
-        and checks the next chunk: the thread only waits on the socket, without the GIL. The pass calls
-        `wait` before its next query, so only one thread uses the connection at a time. On SQLite the rows
-        are written here: `executemany` needs the GIL for every row's parameters, so a thread would not
-        overlap with the checks."""
-        self.wait()
+        memory, while the rows before are still being sent), then, once the connection is free, the ids of
+        the next chunk are drawn (`ahead`) and a thread streams the data to the server, which parses and
+        indexes it while this thread reads and checks the next chunk: the thread only waits on the socket,
+        without the GIL. Any query of the pass waits for it first (`wait`), so only one thread uses the
+        connection at a time. On SQLite the rows are written here: `executemany` needs the GIL for every
+        row's parameters, so a thread would not overlap with the checks."""
         batches, self._pending = self._pending, []
-        if not batches:
-            return
-        connection.ensure_connection()
-        raw = connection.connection
         if self.vendor != "postgresql":
-            with connection.wrap_database_errors:
-                for model, fields, rows in batches:
-                    raw.executemany(self._statement(model, fields), rows)
+            if batches:
+                connection.ensure_connection()
+                with connection.wrap_database_errors:
+                    for model, fields, rows in batches:
+                        connection.connection.executemany(self._statement(model, fields), rows)
             return
         from psycopg.copy import Copy, FileWriter
 
         payloads = []
-        with raw.cursor() as cursor:
+        if batches:
+            connection.ensure_connection()
+            if self._formatting is None:  # a cursor of its own, never executed: only its type adapters are used
+                self._formatting = connection.connection.cursor()
             for model, fields, rows in batches:
                 buffer = io.BytesIO()
-                with Copy(cursor, writer=FileWriter(buffer)) as formatter:
+                with Copy(self._formatting, writer=FileWriter(buffer)) as formatter:
                     write = formatter.write_row
                     for row in rows:
                         write(row)
                 payloads.append((self._statement(model, fields), buffer.getvalue()))
+        self.wait()
+        self.reserve(ahead or {})
+        if not payloads:
+            return
+        raw = connection.connection
 
         def send() -> None:
             try:
@@ -1084,6 +1116,15 @@ class _Writer:
 
         self._thread = threading.Thread(target=send, name="register-import-writer", daemon=True)
         self._thread.start()
+
+    def close(self) -> None:
+        """Wait for the rows in flight and let go of the formatting cursor."""
+        try:
+            self.wait()
+        finally:
+            if self._formatting is not None:
+                self._formatting.close()
+                self._formatting = None
 
     def wait(self) -> None:
         """Wait for the rows in flight; their error, if any, is raised here."""
@@ -1171,6 +1212,11 @@ class _Pass:
         )
         self._building_keys: dict[tuple[str, str, str, str], str] = {}
         self._house_keys: dict[tuple[str, str], str] = {}
+        # The buildings and houses of the last two chunks written: key -> (id, lon) / (id, org_path).
+        self._recent_buildings: dict[str, tuple[int, float | None]] = {}
+        self._recent_houses: dict[str, tuple[int, str]] = {}
+        self._last_buildings: dict[str, tuple[int, float | None]] = {}
+        self._last_houses: dict[str, tuple[int, str]] = {}
 
     # -- problems
 
@@ -1249,7 +1295,7 @@ class _Pass:
         finally:
             if self.writer is not None:  # never leave the thread writing while the transaction ends
                 with contextlib.suppress(Exception):
-                    self.writer.wait()
+                    self.writer.close()
 
     def _run(self, batches: Iterator[Batch]) -> None:
         rest = self.find_header(batches)
@@ -1348,11 +1394,12 @@ class _Pass:
                     fresh[j] = True
             self.seen_people.add(keys[fresh], rows[fresh])
 
-        # The register as it is: persons already there and where they are active. (The rows of the chunk
-        # before must be in first.)
-        if self.writer is not None:
-            self.writer.wait()
+        # The register as it is: persons already there and where they are active. A lookup must see the
+        # rows of the chunk before, so it waits for them; a chunk that can refer to nothing already in the
+        # register (the register's keys say so) does not, and is checked and formatted while they are sent.
         good = [i for i in range(n) if not bad[i]]
+        if self.writer is not None and self._may_refer_to_register(good, people, places):
+            self.writer.wait()
         existing = self._existing_persons([(people["id_type"][i], blinds[i]) for i in good])
         active = self._active_residences([p[0] for p in existing.values()])
         outcome: list[str] = [""] * n
@@ -1743,6 +1790,25 @@ class _Pass:
 
     # -- the register
 
+    def _may_refer_to_register(
+        self, good: list[int], people: dict[str, list[Any]], places: dict[str, list[Any]]
+    ) -> bool:
+        """Whether a row of the chunk may name a person, building or house already in the register (other
+        than the buildings and houses of the last two chunks, whose ids the pass keeps)."""
+        if self.register_keys is None:
+            return True
+        blinds = [people["blind"][i] for i in good if people["blind"][i] is not None]
+        if self.register_keys.maybe(Person, blinds):
+            return True
+        for model, field, recent in (
+            (Building, "building_key", self._recent_buildings),
+            (House, "house_key", self._recent_houses),
+        ):
+            keys = list({places[field][i] for i in good if places[field][i]})
+            if any(key not in recent for key in self.register_keys.maybe(model, keys)):
+                return True
+        return False
+
     def _existing_persons(self, keys: list[tuple[str, str | None]]) -> dict[tuple[str, str], tuple[Any, ...]]:
         """Persons already registered: (id, blind, name, hukou place, region, migrant, employer, permit,
         phone blind) by (document type, blind index)."""
@@ -1872,8 +1938,14 @@ class _Pass:
         keys = list(wanted)
         no_point: list[str] = []
         maybe = keys if self.register_keys is None else self.register_keys.maybe(Building, keys)
-        for key, pk, lon in _rows_in(Building, ("address_key", "id", "lon"), "address_key", maybe):
+        recent = self._recent_buildings
+        known = [(key, *recent[key]) for key in maybe if key in recent]
+        chunk_buildings: dict[str, tuple[int, float | None]] = {}  # this chunk's, kept for the next
+        for key, pk, lon in known + _rows_in(
+            Building, ("address_key", "id", "lon"), "address_key", [key for key in maybe if key not in recent]
+        ):
             building_ids[key] = pk
+            chunk_buildings[key] = (pk, lon)
             if lon is None:
                 no_point.append(key)
         new_keys = [k for k in keys if k not in building_ids]
@@ -1908,6 +1980,7 @@ class _Pass:
             if stamped:
                 stamp_rows.append((pk, stamped, grid_id, now))
             building_ids[key] = pk
+            chunk_buildings[key] = (pk, point[0] if point else None)
         writer.insert(
             Building,
             (
@@ -1934,7 +2007,9 @@ class _Pass:
             if point is not None:
                 located.append((key, point))
         if located:
+            writer.wait()  # ORM queries: the connection must be free
             for (key, (lon, lat)), grid_id in zip(located, self._stamp([p for _k, p in located]), strict=True):
+                chunk_buildings[key] = (building_ids[key], lon)
                 Building.objects.filter(pk=building_ids[key]).update(
                     lon=lon, lat=lat, grid_id=grid_id if layer_id else None, stamped_layer_id=layer_id
                 )
@@ -1953,7 +2028,11 @@ class _Pass:
             wanted_houses.setdefault(places["house_key"][i], i)
         keys = list(wanted_houses)
         maybe = keys if self.register_keys is None else self.register_keys.maybe(House, keys)
-        for key, pk, path in _rows_in(House, ("address_key", "id", "org_path"), "address_key", maybe):
+        recent_houses = self._recent_houses
+        known_houses = [(key, *recent_houses[key]) for key in maybe if key in recent_houses]
+        for key, pk, path in known_houses + _rows_in(
+            House, ("address_key", "id", "org_path"), "address_key", [key for key in maybe if key not in recent_houses]
+        ):
             house_ids[key] = pk
             house_paths[key] = path
         new_keys = [k for k in keys if k not in house_ids]
@@ -2045,6 +2124,8 @@ class _Pass:
         )
         self.counts["persons_created"] += len(person_rows)
         changed_people = [i for i in ok if changes[i]]
+        if changed_people:
+            writer.wait()  # ORM queries: the connection must be free
         for i in changed_people:
             self._update_person(cast(int, person_ids[i]), cast(dict[str, Any], changes[i]))
         self.counts["persons_changed"] += len(changed_people)
@@ -2100,6 +2181,7 @@ class _Pass:
         # Already living here with something changed: an update action on the record.
         updates = [i for i in ok if outcome[i] == "updated"]
         if updates:
+            writer.wait()  # ORM queries: the connection must be free
             today = date(self.today)
             ResidenceRecord.objects.filter(pk__in=[record_ids[i] for i in updates]).update(
                 version=F("version") + 1, updated_on=self.today
@@ -2123,7 +2205,13 @@ class _Pass:
                     )
                 )
         writer.insert(ResidenceAction, ("id", "record", "kind", "at", "on", "actor", "data", "source"), action_rows)
-        writer.flush()
+        # Keep the ids of this chunk's buildings and houses (the next chunk often continues the last
+        # building), and draw the next chunk's ids while the connection is free.
+        chunk_houses = {key: (house_ids[key], house_paths[key]) for key in house_ids}
+        self._recent_buildings = {**self._last_buildings, **chunk_buildings}
+        self._recent_houses = {**self._last_houses, **chunk_houses}
+        self._last_buildings, self._last_houses = chunk_buildings, chunk_houses
+        writer.flush(ahead=dict.fromkeys((Building, House, Person, ResidenceRecord, ResidenceAction), CHUNK_ROWS))
 
     def _wgs84(self, point: tuple[float, float, str] | None) -> tuple[float, float] | None:
         if point is None:
@@ -2294,10 +2382,29 @@ def _immediate_constraints() -> Iterator[None]:
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
+# While the writer thread sends COPY data it needs the GIL back each time the socket drains; with the
+# default switch interval (5 ms) it waits that long behind the checks of the next chunk, and the server
+# waits for the data. Measured on 200,000 rows on PostgreSQL: 11.8 s with 5 ms, 10.6 s with 0.5 ms.
+WRITER_SWITCH_INTERVAL = 0.0005
+
+
+@contextlib.contextmanager
+def _prompt_writer_thread(write: bool) -> Iterator[None]:
+    if not write or connection.vendor != "postgresql":
+        yield
+        return
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(min(previous, WRITER_SWITCH_INTERVAL))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
+
+
 def _run_pass(job: ImportJob, actor: Any, *, write: bool, stop_writing_on_error: bool = False) -> _Pass:
     run = _Pass(job=job, actor=actor, write=write, stop_writing_on_error=stop_writing_on_error)
     try:
-        with _Source(job).rows() as opened:
+        with _Source(job).rows() as opened, _prompt_writer_thread(write):
             job.file_format = opened.file_format
             job.encoding = opened.encoding
             run.run(opened.batches)
