@@ -4,9 +4,10 @@ ships) and each test runs in a transaction on top of it."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
+from django.conf import settings
 
 os.environ.setdefault("CIVICGRID_ALLOW_DEV_KEY", "1")
 
@@ -78,6 +79,16 @@ def _fresh_work_calendar() -> None:
     """The calendar is cached per process for a few seconds; a test that loaded a year (rolled back with
     its transaction) must not leave that year loaded for the next test."""
     workcalendar.forget_cache()
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Each test starts in the default language (Chinese): a request in English leaves English active in
+    the thread, which would otherwise carry over into the next test's service calls."""
+    from django.utils import translation
+
+    with translation.override(settings.LANGUAGE_CODE):
+        yield
 
 
 @pytest.fixture

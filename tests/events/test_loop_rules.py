@@ -269,7 +269,14 @@ def test_without_a_rule_the_category_kind_department_nearest_the_case(loop):
     done = services.case_transition(actor=loop.dispatcher, case=case, action=Action.DISPATCH)
     assert done.department == community
     history = CaseHistory.objects.filter(case=case, action=Action.DISPATCH).get()
-    assert history.data == {"department": "DX-CG", "rule": None, "basis": "category_kind", "override": False}
+    assert history.data == {
+        "department": "DX-CG",
+        "rule": None,
+        "basis": "category_kind",
+        "override": False,
+        "actor_name": loop.dispatcher.display_name,
+        "actor_role": loop.dispatcher.role,
+    }
 
 
 def test_a_rule_wins_over_the_category_kind_and_ambiguity_leaves_the_choice(loop):

@@ -612,3 +612,17 @@ def test_working_time_reads_naturally(hours, text):
     from civicgrid.events.views import hours_text
 
     assert hours_text(hours, WorkCalendar(lambda year: None)) == text
+
+
+def test_the_timeline_names_each_actor_with_the_role_in_the_readers_language(loop):
+    case = services.case_transition(actor=loop.dispatcher, case=report(loop), action=Action.FILE)
+    client = client_for(loop.dispatcher)
+    page = html(client.get(case_url(case)))
+    dispatcher, collector = loop.dispatcher.display_name, loop.collector.display_name
+    assert f"{dispatcher}（事件中心派遣员）" in page and f"{collector}（网格员）" in page
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    page = html(client.get(case_url(case)))
+    assert f"{dispatcher} (Incident center dispatcher)" in page and f"{collector} (Grid worker)" in page
+    # A row recorded before roles were kept as codes shows its label as it was recorded.
+    CaseHistory.objects.filter(case=case, action=Action.FILE).update(data={}, actor_label="旧记录（事件中心派遣员）")
+    assert "旧记录（事件中心派遣员）" in html(client.get(case_url(case)))

@@ -33,7 +33,14 @@ from civicgrid.core.errors import NotFound, PermissionDenied, ValidationFailed
 from civicgrid.core.workcalendar import WorkCalendar, current_calendar
 from civicgrid.events.deadlines import step_due
 from civicgrid.events.models import Case, CaseFlag, CaseHistory, Category, DispatchRule
-from civicgrid.events.services import DispatchProposal, _in_area, _side_allows, dispatch_proposal, dispatch_suggestion
+from civicgrid.events.services import (
+    PUBLIC_ROLE,
+    DispatchProposal,
+    _in_area,
+    _side_allows,
+    dispatch_proposal,
+    dispatch_suggestion,
+)
 from civicgrid.events.workflow import OPEN_STATES, Action, State, Transition, allowed_actions
 from civicgrid.orgunits.models import PATH_SEPARATOR, Department
 
@@ -440,6 +447,21 @@ def _department_names(codes: set[str]) -> dict[str, str]:
     return dict(Department.objects.filter(code__in=codes).values_list("code", "name"))
 
 
+def history_actor(row: CaseHistory) -> str:
+    """Who acted on a step, in the reader's language: the name and role recorded with the step (rows
+    recorded before the role was kept as a code show their label as recorded)."""
+    role, name = row.data.get("actor_role"), row.data.get("actor_name")
+    if not role:
+        return row.actor_label
+    if role == PUBLIC_ROLE:
+        return _("%(name)s（%(role)s）") % {"name": name or _("群众"), "role": _("公众")}
+    try:
+        role_label = str(Role(role).label)
+    except ValueError:
+        return row.actor_label
+    return _("%(name)s（%(role)s）") % {"name": name, "role": role_label}
+
+
 def case_timeline(*, case: Case) -> list[TimelineEntry]:
     """The status history and the flags of a case, in time order."""
     history = list(CaseHistory.objects.filter(case=case).select_related("department").order_by("seq"))
@@ -464,7 +486,7 @@ def case_timeline(*, case: Case) -> list[TimelineEntry]:
                     code=row.action,
                     label=str(Action(row.action).label) if row.action in Action.values else row.action,
                     at=row.at,
-                    actor=row.actor_label,
+                    actor=history_actor(row),
                     note=row.note,
                     state_label=str(State(row.to_state).label) if row.to_state in State.values else row.to_state,
                     department=department,

@@ -246,16 +246,28 @@ def case_report(*, actor: Any, report: Report, community: OrgUnit | None = None)
             actor=case.reporter,
             actor_label=_label(actor, report),
             at=now,
-            data={"channel": report.channel},
+            data={"channel": report.channel, **_who(actor, report)},
         )
         audit_record(actor=actor, action="events.report", target=case, detail={"channel": report.channel})
     return case
 
 
 def _label(actor: Any, report: Report | None = None) -> str:
+    """Who acted, as recorded (in Chinese, whatever the actor's language): the name and role at the time."""
     if getattr(actor, "is_authenticated", False):
         return f"{actor.display_name}（{actor.get_role_display()}）"
     return (report.reporter_name if report and report.reporter_name else "群众") + "（公众）"
+
+
+def _who(actor: Any, report: Report | None = None) -> dict[str, str]:
+    """The same as codes kept in the history row's data, so that a page shows the role in its reader's
+    language (`selectors.history_actor`)."""
+    if getattr(actor, "is_authenticated", False):
+        return {"actor_name": actor.display_name, "actor_role": actor.role}
+    return {"actor_name": report.reporter_name if report and report.reporter_name else "", "actor_role": PUBLIC_ROLE}
+
+
+PUBLIC_ROLE = "public"
 
 
 def _set_due(case: Case, calendar: Any = None) -> None:
@@ -470,7 +482,7 @@ def _move(
                 department=locked.department,
                 at=now,
                 note=reason.strip(),
-                data={**extra, **(data or {})},
+                data={**extra, **(data or {}), **_who(actor)},
                 step_hours=step_hours,
                 step_limit_hours=before.limit_hours,
             )
