@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, include, path, reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from rest_framework.test import APIClient
 
 from civicgrid.accounts.roles import Role
@@ -85,18 +85,23 @@ def shatou_house(make_user, unit):
     return services.house_get_or_create(actor=clerk, building=building, room="201")
 
 
-# --- the detectors -------------------------------------------------------------------------------------
-
-
-def test_same_name_and_birth_date_under_two_documents_is_a_suspected_duplicate(clerk, house, other_house):
-    a = services.residence_register(actor=clerk, person=person(rid()), house=house).person
-    permit = services.PersonInput(
+def permit_namesake() -> services.PersonInput:
+    """张三 born 1991-01-01 again, under a residence permit: the same person as `person(rid())`?"""
+    return services.PersonInput(
         id_type="residence_permit",
         id_number=rid(region="830000", seq="003"),
         name="张三",
         sex="M",
         birth_date=dt.date(1991, 1, 1),
     )
+
+
+# --- the detectors -------------------------------------------------------------------------------------
+
+
+def test_same_name_and_birth_date_under_two_documents_is_a_suspected_duplicate(clerk, house, other_house):
+    a = services.residence_register(actor=clerk, person=person(rid()), house=house).person
+    permit = permit_namesake()
     b = services.residence_register(actor=clerk, person=permit, house=other_house).person
     # A namesake born the same day but of the other sex is not the same person.
     services.residence_register(actor=clerk, person=person(rid(seq="008")), house=other_house)
@@ -436,3 +441,86 @@ def test_the_api_lists_counts_and_decides(stale_issue, clerk, make_user):
     assert done.status_code == 200 and done.json()["status"] == "resolved"
     api.force_authenticate(make_user(Role.COMMUNITY_CLERK, SHATOU_COMMUNITY))
     assert api.get(f"/api/register/quality/issues/{stale_issue.pk}/").status_code == 404
+
+
+# --- the reader's language -----------------------------------------------------------------------------
+
+
+def test_the_queue_shows_issues_in_the_readers_language_and_keeps_the_stored_message(client, clerk, house):
+    services.house_update(actor=clerk, house=house, rooms=1)  # limit 1 × 2 = 2
+    for i in range(3):
+        services.residence_register(
+            actor=clerk, person=person(rid(seq=f"{300 + i:03d}"), name=f"住户{i}"), house=house, on=dt.date(2020, 1, 1)
+        )
+    quality.quality_scan(kinds=[Kind.STALE, Kind.OVER_CAPACITY], stale_months=6)
+    stale = QualityIssue.objects.filter(kind=Kind.STALE).order_by("pk").first()
+    crowded = QualityIssue.objects.get(kind=Kind.OVER_CAPACITY)
+    assert stale is not None
+    stored = {i.pk: i.message for i in QualityIssue.objects.all()}
+    assert stale.message == "住户0 的居住登记自 2020-01-01 起未更新（超过 6 个月）"
+    assert crowded.message == "在住 3 人，超过上限 2 人（1 间 × 每间 2 人）"
+
+    client.force_login(clerk)
+    page = client.get(reverse("quality:issues"), {"kind": "stale"}).content.decode()
+    assert stale.message in page and "has not been updated" not in page
+    assert crowded.message in client.get(reverse("quality:issues"), {"kind": "over_capacity"}).content.decode()
+
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    page = client.get(reverse("quality:issues"), {"kind": "stale"}).content.decode()
+    assert "The residence registration of 住户0 has not been updated since 2020-01-01 (more than 6 months)" in page
+    assert stale.message not in page
+    page = client.get(reverse("quality:issues"), {"kind": "over_capacity"}).content.decode()
+    assert "3 active residents, above the limit of 2 (1 room(s) × 2 per room)" in page
+    assert crowded.message not in page
+
+    api = APIClient()
+    api.force_authenticate(clerk)
+    body = api.get("/api/register/quality/issues/", {"kind": "over_capacity"}, HTTP_ACCEPT_LANGUAGE="en").json()
+    assert body["results"][0]["message"] == crowded.message
+    assert body["results"][0]["text"].startswith("3 active residents")
+    body = api.get("/api/register/quality/issues/", {"kind": "over_capacity"}, HTTP_ACCEPT_LANGUAGE="zh-hans").json()
+    assert body["results"][0]["text"] == crowded.message
+    # Display never touches what is stored, compared and searched; a re-scan refreshes nothing.
+    assert {i.pk: i.message for i in QualityIssue.objects.all()} == stored
+    rerun = quality.quality_scan(kinds=[Kind.STALE, Kind.OVER_CAPACITY], stale_months=6)
+    assert all(k.refreshed == 0 and k.created == 0 for k in rerun.kinds.values())
+
+
+def test_every_kind_renders_the_stored_message_in_chinese_and_falls_back_without_detail(
+    clerk, house, other_house, shatou_house, make_user
+):
+    a = services.residence_register(actor=clerk, person=person(rid()), house=house, on=dt.date(2020, 1, 1)).person
+    permit = permit_namesake()
+    services.residence_register(actor=clerk, person=permit, house=other_house)
+    typed_as_other = services.PersonInput(id_type="other", id_number=rid(seq="021"), name="张叁")
+    services.residence_register(actor=clerk, person=typed_as_other, house=other_house)
+    services.residence_register(actor=clerk, person=person(rid(seq="021"), name="张叁"), house=house)
+    shatou_clerk = make_user(Role.COMMUNITY_CLERK, SHATOU_COMMUNITY)
+    services.residence_record_exception(actor=shatou_clerk, person=a, house=shatou_house, reason="两地工作")
+    services.house_update(actor=clerk, house=other_house, floor_area=Decimal("10.00"))  # 10 / 5 = 2
+    b = services.residence_register(actor=clerk, person=person(rid(seq="009"), name="李四"), house=other_house).person
+    c = services.residence_register(actor=clerk, person=person(rid(seq="031"), name="王五"), house=house).person
+    Person.objects.filter(pk=c.pk).update(sex="F", birth_date=dt.date(1990, 5, 6))
+    Person.objects.filter(pk=b.pk).update(id_number_enc=b"\x01\x02k1" + b"\x00" * 40)
+
+    with translation.override("en"):  # run by an English reader: what is stored is Chinese all the same
+        quality.quality_scan()
+
+    all_issues = list(QualityIssue.objects.order_by("pk"))
+    duplicates = [i.message for i in all_issues if i.kind == Kind.DUPLICATE_PERSON]
+    assert all("居民身份证" in m or "居住证" in m or "其他" in m for m in duplicates), duplicates
+    assert not any("Resident" in i.message or "ID card" in i.message for i in all_issues)
+    assert {i.kind for i in all_issues} == set(Kind.values)
+    reasons = {r for i in all_issues if i.kind == Kind.DUPLICATE_PERSON for r in i.detail["reasons"]}
+    assert reasons == {"name_birth", "same_number"}
+    with translation.override("zh-hans"):
+        for issue in all_issues:
+            assert quality._render(issue.kind, issue.detail) == issue.message
+            assert issue.text() == issue.message
+    with translation.override("en"):
+        for issue in all_issues:
+            assert quality.issue_text(issue) != issue.message
+            assert "（" not in quality.issue_text(issue), quality.issue_text(issue)
+            # An issue stored before the detail carried the values shows its stored message.
+            issue.detail = {k: v for k, v in issue.detail.items() if k not in ("name", "names", "basis_kind")}
+            assert quality.issue_text(issue) == issue.message

@@ -318,6 +318,12 @@ class QualityIssue(models.Model):
     def __str__(self) -> str:
         return self.message
 
+    def text(self) -> str:
+        """The message in the reader's language (`message` is stored in Chinese; see `quality.issue_text`)."""
+        from civicgrid.registry.quality import issue_text  # quality imports this module
+
+        return issue_text(self)
+
 
 class SpotCheck(models.Model):
     """A reproducible random sample of houses in an area, stratified by community (抽查)."""

@@ -75,9 +75,9 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Cast
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import get_language, pgettext
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
 
 from civicgrid.accounts.roles import Capability, has_capability
 from civicgrid.accounts.selectors import scope_root
@@ -297,7 +297,14 @@ def find_duplicate_persons(reads: _Reads) -> list[Finding]:
                 other_org_path=path_b if path_a and path_b != path_a else "",
                 person_id=a,
                 message=message[:300],
-                detail={"persons": [a, b], "reasons": sorted(set(reasons))},
+                detail={
+                    "persons": [a, b],
+                    "reasons": sorted(set(reasons)),
+                    # For display in the reader's language (`issue_text`); the same values as the message.
+                    "names": [name_a, name_b],
+                    "id_types": [type_a, type_b],
+                    "masked": [masked_a, masked_b],
+                },
             )
         )
     return findings
@@ -337,6 +344,7 @@ def find_dual_active() -> list[Finding]:
                 house_id=primary[3],
                 message=f"{name} 同时在 {len(records)} 处房屋登记在住：{why}"[:300],
                 detail={
+                    "name": name,
                     "review": review,
                     "without_exception": len(plain),
                     "residences": [
@@ -371,13 +379,13 @@ def find_over_capacity(*, persons_per_room: int, area_per_person: Decimal) -> li
     )
     findings = []
     for pk, residents, rooms, floor_area, path, use in houses:
-        limits: list[tuple[int, str]] = []
+        limits: list[tuple[int, str, str]] = []
         if rooms:
-            limits.append((rooms * persons_per_room, f"{rooms} 间 × 每间 {persons_per_room} 人"))
+            limits.append((rooms * persons_per_room, f"{rooms} 间 × 每间 {persons_per_room} 人", "rooms"))
         if floor_area:
             area_limit = int(Decimal(floor_area) // area_per_person)
-            limits.append((area_limit, f"{floor_area}㎡ ÷ 人均 {area_per_person}㎡"))
-        limit, basis = min(limits)
+            limits.append((area_limit, f"{floor_area}㎡ ÷ 人均 {area_per_person}㎡", "area"))
+        limit, basis, basis_kind = min(limits)
         findings.append(
             Finding(
                 key=f"h{pk}",
@@ -391,6 +399,9 @@ def find_over_capacity(*, persons_per_room: int, area_per_person: Decimal) -> li
                     "rooms": rooms,
                     "floor_area": str(floor_area) if floor_area is not None else None,
                     "use": use,
+                    "basis_kind": basis_kind,
+                    "persons_per_room": persons_per_room,
+                    "area_per_person": str(area_per_person),
                 },
             )
         )
@@ -412,7 +423,7 @@ def find_stale(*, stale_months: int, today: dt.date) -> list[Finding]:
             person_id=person_id,
             house_id=house_id,
             message=f"{name} 的居住登记自 {updated_on.isoformat()} 起未更新（超过 {stale_months} 个月）",
-            detail={"record": pk, "updated_on": updated_on.isoformat(), "months": stale_months},
+            detail={"record": pk, "updated_on": updated_on.isoformat(), "months": stale_months, "name": name},
         )
         for pk, person_id, name, house_id, updated_on, path in rows
     ]
@@ -469,10 +480,104 @@ def find_id_mismatch(reads: _Reads) -> list[Finding]:
                 org_path=homes[pk],
                 person_id=pk,
                 message=f"{name}：{text}"[:300],
-                detail={"fields": fields},
+                detail={"fields": fields, "name": name},
             )
         )
     return findings
+
+
+# --- display -------------------------------------------------------------------------------------------
+#
+# `QualityIssue.message` is stored in Chinese, as the detectors above write it: the scan compares it to
+# refresh issues and the queue searches it. A reader in another language sees the same sentence rendered
+# from the issue's kind and detail; the msgids are the detectors' wording, so in Chinese the rendering is
+# the stored message.
+
+
+def _render(kind: str, detail: Mapping[str, Any]) -> str:
+    """The sentence of an issue in the active language. Raises KeyError, TypeError or ValueError when the
+    detail lacks what the sentence needs (an issue stored before the detail carried it)."""
+    if kind == Kind.DUPLICATE_PERSON:
+        (name_a, name_b), (type_a, type_b), (masked_a, masked_b) = detail["names"], detail["id_types"], detail["masked"]
+        doc_a, doc_b = _doc_label(type_a), _doc_label(type_b)
+        if "same_number" in detail["reasons"]:
+            why = _("同一证件号码分别以“%(doc_a)s”和“%(doc_b)s”登记") % {"doc_a": doc_a, "doc_b": doc_b}
+        else:
+            why = _("姓名、出生日期相同而证件不同")
+        return _("%(name_a)s（%(doc_a)s %(masked_a)s）与 %(name_b)s（%(doc_b)s %(masked_b)s）：%(why)s") % {
+            "name_a": name_a,
+            "doc_a": doc_a,
+            "masked_a": masked_a,
+            "name_b": name_b,
+            "doc_b": doc_b,
+            "masked_b": masked_b,
+            "why": why,
+        }
+    if kind == Kind.DUAL_ACTIVE:
+        plain = int(detail["without_exception"])
+        if plain > 1:
+            why = _("%(count)s 处在住登记均未记录例外（违反一人一处在住规则，多为历史导入数据）") % {"count": plain}
+        elif plain == 0:
+            why = _("各处在住登记均为例外登记，缺少主要居住地")
+        else:
+            why = _("已记录多处居住的例外，需定期复核")
+        return _("%(name)s 同时在 %(count)s 处房屋登记在住：%(why)s") % {
+            "name": detail["name"],
+            "count": len(detail["residences"]),
+            "why": why,
+        }
+    if kind == Kind.OVER_CAPACITY:
+        if detail["basis_kind"] == "rooms":
+            basis = _("%(rooms)s 间 × 每间 %(per_room)s 人") % {
+                "rooms": detail["rooms"],
+                "per_room": detail["persons_per_room"],
+            }
+        else:
+            basis = _("%(area)s㎡ ÷ 人均 %(per_person)s㎡") % {
+                "area": detail["floor_area"],
+                "per_person": detail["area_per_person"],
+            }
+        return _("在住 %(residents)s 人，超过上限 %(limit)s 人（%(basis)s）") % {
+            "residents": detail["residents"],
+            "limit": detail["limit"],
+            "basis": basis,
+        }
+    if kind == Kind.STALE:
+        return _("%(name)s 的居住登记自 %(since)s 起未更新（超过 %(months)s 个月）") % {
+            "name": detail["name"],
+            "since": detail["updated_on"],
+            "months": detail["months"],
+        }
+    if kind == Kind.ID_MISMATCH:
+        fields = list(detail["fields"])
+        if fields == ["number"]:
+            problem = _("证件号码未通过身份证号码校验（可能为历史数据录入错误）")
+        elif fields == ["undecryptable"]:
+            problem = _("证件号码无法解密（密钥缺失或数据损坏），请联系系统管理员")
+        else:
+            words = {
+                "sex": pgettext("mismatched field", "性别"),
+                "birth_date": pgettext("mismatched field", "出生日期"),
+            }
+            problem = _("登记的%(fields)s与身份证号码不一致") % {
+                "fields": pgettext("list separator", "、").join(words[f] for f in fields)
+            }
+        return _("%(name)s：%(problem)s") % {"name": detail["name"], "problem": problem}
+    raise KeyError(kind)
+
+
+def issue_text(issue: QualityIssue) -> str:
+    """What an issue says, in the reader's language: the stored (Chinese) message for a Chinese reader,
+    else the sentence rendered from the kind and detail — or the stored message when the detail lacks what
+    the sentence needs (issues stored before the detail carried the values)."""
+    language = get_language() or settings.LANGUAGE_CODE
+    if language.lower().startswith("zh"):
+        return issue.message
+    detail = issue.detail if isinstance(issue.detail, Mapping) else {}
+    try:
+        return _render(issue.kind, detail)
+    except (KeyError, TypeError, ValueError):
+        return issue.message
 
 
 # --- the scan ------------------------------------------------------------------------------------------
@@ -630,18 +735,21 @@ def quality_scan(
     }
     try:
         detected: dict[str, list[Finding]] = {}
-        if Kind.DUPLICATE_PERSON in selected:
-            detected[Kind.DUPLICATE_PERSON] = find_duplicate_persons(reads)
-        if Kind.DUAL_ACTIVE in selected:
-            detected[Kind.DUAL_ACTIVE] = find_dual_active()
-        if Kind.OVER_CAPACITY in selected:
-            detected[Kind.OVER_CAPACITY] = find_over_capacity(
-                persons_per_room=persons_per_room, area_per_person=area_per_person
-            )
-        if Kind.STALE in selected:
-            detected[Kind.STALE] = find_stale(stale_months=stale_months, today=today)
-        if Kind.ID_MISMATCH in selected:
-            detected[Kind.ID_MISMATCH] = find_id_mismatch(reads)
+        # Findings are stored and compared in the default language, whoever runs the scan (the reader's
+        # language is applied when they are shown: `issue_text`).
+        with translation.override(settings.LANGUAGE_CODE):
+            if Kind.DUPLICATE_PERSON in selected:
+                detected[Kind.DUPLICATE_PERSON] = find_duplicate_persons(reads)
+            if Kind.DUAL_ACTIVE in selected:
+                detected[Kind.DUAL_ACTIVE] = find_dual_active()
+            if Kind.OVER_CAPACITY in selected:
+                detected[Kind.OVER_CAPACITY] = find_over_capacity(
+                    persons_per_room=persons_per_room, area_per_person=area_per_person
+                )
+            if Kind.STALE in selected:
+                detected[Kind.STALE] = find_stale(stale_months=stale_months, today=today)
+            if Kind.ID_MISMATCH in selected:
+                detected[Kind.ID_MISMATCH] = find_id_mismatch(reads)
         review_before = timezone.make_aware(
             dt.datetime.combine(months_before(today, review_months), dt.time.min), timezone.get_current_timezone()
         )

@@ -30,6 +30,10 @@ class IssueSerializer(serializers.ModelSerializer[QualityIssue]):
     person_id = serializers.IntegerField(read_only=True, allow_null=True)
     house_id = serializers.IntegerField(read_only=True, allow_null=True)
     decided_by = serializers.CharField(source="decided_by.username", read_only=True, allow_null=True, default=None)
+    text = serializers.CharField(
+        read_only=True,
+        help_text=gettext_lazy("说明，以请求的语言显示（message 为保存的中文原文，用于搜索）"),
+    )
 
     class Meta:
         model = QualityIssue
@@ -41,6 +45,7 @@ class IssueSerializer(serializers.ModelSerializer[QualityIssue]):
             "person_id",
             "house_id",
             "message",
+            "text",
             "detail",
             "status",
             "status_display",
