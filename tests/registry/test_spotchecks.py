@@ -530,3 +530,22 @@ def test_the_spotcheck_api(houses, supervisor, make_user):
         api.post("/api/register/spotchecks/", {"area": SHATOU_COMMUNITY, "per_community": 3}, format="json").status_code
         == 400
     )
+
+
+def test_the_demo_has_a_visited_spot_check_with_rates_below_target():
+    """The demo's registration-rate page has figures: 6 houses of 市桥街道's first community visited, one
+    found not as registered, one migrant found unregistered; loading the demo again adds nothing."""
+    from civicgrid.accounts.models import User
+    from civicgrid.demo.services import demo_load
+
+    demo_load(grid_layer=True, samples=True)
+    demo_load(grid_layer=True, samples=True)
+    check = SpotCheck.objects.get()
+    assert check.seed == 2026 and check.houses.count() == 6
+    assert not check.houses.filter(visited_on__isnull=True).exists()
+    admin = User.objects.get(username="shiqiao_admin")
+    table = spotchecks.registration_rates(actor=admin, level="community", year=timezone.localdate().year)
+    (row,) = table.rows
+    houses, migrants = row.total.houses, row.total.migrants
+    assert (houses.numerator, houses.denominator) == (5, 6)
+    assert migrants.denominator > migrants.numerator == migrants.denominator - 1

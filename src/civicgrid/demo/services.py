@@ -177,6 +177,7 @@ def demo_load(*, grid_layer: bool = True, samples: bool = True) -> list[DemoAcco
             audit_record(actor=None, action="accounts.create", target=user, detail={"demo": True})
     if grid_layer and samples:
         demo_register()
+        demo_spot_check()
         demo_events()
     return accounts
 
@@ -276,6 +277,35 @@ def demo_register(*, persons: int = 120) -> None:
             ),
             on=today - dt.timedelta(days=(index * 13) % 400),
             source="demo",
+        )
+
+
+def demo_spot_check() -> None:
+    """A spot check of 市桥街道's first community, drawn by the town administrator (seed 2026) and visited by
+    the community clerk, so that the registration-rate page has figures: the inspector finds the register's
+    residents everywhere, except a newly arrived tenant not yet registered in one house and a house whose
+    registration does not match what was found in another."""
+    from civicgrid.registry.models import SpotCheck
+    from civicgrid.registry.spotchecks import FoundPerson, house_residents_on, spotcheck_draw, spotcheck_record_house
+
+    if SpotCheck.objects.exists():
+        return
+    admin = User.objects.get(username="shiqiao_admin")
+    clerk = User.objects.get(username="shiqiao_clerk")
+    community = _unit_or_parent(clerk.org_unit.code if clerk.org_unit else "")
+    check = spotcheck_draw(actor=admin, area=community, per_community=6, seed=2026)
+    today = timezone.localdate()
+    for index, item in enumerate(check.houses.select_related("house").order_by("pk")):
+        found = [FoundPerson(name=r.person.name) for r in house_residents_on(house=item.house, on=today)]
+        if index == 1:
+            found.append(FoundPerson(name="刘新", id_number=_demo_id(5003), was_registered=False))
+        spotcheck_record_house(
+            actor=clerk,
+            item=item,
+            house_found=True,
+            house_registered=index != 3,
+            persons=found,
+            note="新租客尚未登记" if index == 1 else "",
         )
 
 
