@@ -285,26 +285,21 @@ def find_duplicate_persons(reads: _Reads) -> list[Finding]:
         if not path_a and not path_b:
             continue
         (name_a, type_a, masked_a), (name_b, type_b, masked_b) = info[a], info[b]
-        if "same_number" in reasons:
-            why = f"同一证件号码分别以“{_doc_label(type_a)}”和“{_doc_label(type_b)}”登记"
-        else:
-            why = "姓名、出生日期相同而证件不同"
-        message = f"{name_a}（{_doc_label(type_a)} {masked_a}）与 {name_b}（{_doc_label(type_b)} {masked_b}）：{why}"
+        detail = {
+            "persons": [a, b],
+            "reasons": sorted(set(reasons)),
+            "names": [name_a, name_b],
+            "id_types": [type_a, type_b],
+            "masked": [masked_a, masked_b],
+        }
         findings.append(
             Finding(
                 key=f"p{a}-p{b}",
                 org_path=path_a or path_b,
                 other_org_path=path_b if path_a and path_b != path_a else "",
                 person_id=a,
-                message=message[:300],
-                detail={
-                    "persons": [a, b],
-                    "reasons": sorted(set(reasons)),
-                    # For display in the reader's language (`issue_text`); the same values as the message.
-                    "names": [name_a, name_b],
-                    "id_types": [type_a, type_b],
-                    "masked": [masked_a, masked_b],
-                },
+                message=_render(Kind.DUPLICATE_PERSON, detail)[:300],
+                detail=detail,
             )
         )
     return findings
@@ -328,13 +323,21 @@ def find_dual_active() -> list[Finding]:
         plain = [r for r in records if not r[4]]
         primary = plain[0] if plain else records[0]
         other_path = next((r[7] for r in records if r[7] != primary[7]), "")
-        name = records[0][2]
-        if len(plain) > 1:
-            why, review = f"{len(plain)} 处在住登记均未记录例外（违反一人一处在住规则，多为历史导入数据）", False
-        elif not plain:
-            why, review = "各处在住登记均为例外登记，缺少主要居住地", False
-        else:
-            why, review = "已记录多处居住的例外，需定期复核", True
+        detail = {
+            "name": records[0][2],
+            "review": len(plain) == 1,  # one main residence and recorded exceptions: reviewed periodically
+            "without_exception": len(plain),
+            "residences": [
+                {
+                    "record": r[0],
+                    "house": r[3],
+                    "exception_reason": r[4],
+                    "registered_on": r[5].isoformat(),
+                    "updated_on": r[6].isoformat(),
+                }
+                for r in records
+            ],
+        }
         findings.append(
             Finding(
                 key=_short_key(f"p{person_id}:h", sorted(r[3] for r in records)),
@@ -342,22 +345,8 @@ def find_dual_active() -> list[Finding]:
                 other_org_path=other_path,
                 person_id=person_id,
                 house_id=primary[3],
-                message=f"{name} 同时在 {len(records)} 处房屋登记在住：{why}"[:300],
-                detail={
-                    "name": name,
-                    "review": review,
-                    "without_exception": len(plain),
-                    "residences": [
-                        {
-                            "record": r[0],
-                            "house": r[3],
-                            "exception_reason": r[4],
-                            "registered_on": r[5].isoformat(),
-                            "updated_on": r[6].isoformat(),
-                        }
-                        for r in records
-                    ],
-                },
+                message=_render(Kind.DUAL_ACTIVE, detail)[:300],
+                detail=detail,
             )
         )
     return findings
@@ -379,30 +368,26 @@ def find_over_capacity(*, persons_per_room: int, area_per_person: Decimal) -> li
     )
     findings = []
     for pk, residents, rooms, floor_area, path, use in houses:
-        limits: list[tuple[int, str, str]] = []
+        limits: list[tuple[int, str]] = []
         if rooms:
-            limits.append((rooms * persons_per_room, f"{rooms} 间 × 每间 {persons_per_room} 人", "rooms"))
+            limits.append((rooms * persons_per_room, "rooms"))
         if floor_area:
-            area_limit = int(Decimal(floor_area) // area_per_person)
-            limits.append((area_limit, f"{floor_area}㎡ ÷ 人均 {area_per_person}㎡", "area"))
-        limit, basis, basis_kind = min(limits)
+            limits.append((int(Decimal(floor_area) // area_per_person), "area"))
+        limit, basis_kind = min(limits)
+        detail: dict[str, Any] = {
+            "residents": residents,
+            "limit": limit,
+            "rooms": rooms,
+            "floor_area": str(floor_area) if floor_area is not None else None,
+            "use": use,
+            "basis_kind": basis_kind,
+            "persons_per_room": persons_per_room,
+            "area_per_person": str(area_per_person),
+        }
+        detail["basis"] = _capacity_basis(detail)
         findings.append(
             Finding(
-                key=f"h{pk}",
-                org_path=path,
-                house_id=pk,
-                message=f"在住 {residents} 人，超过上限 {limit} 人（{basis}）",
-                detail={
-                    "residents": residents,
-                    "limit": limit,
-                    "basis": basis,
-                    "rooms": rooms,
-                    "floor_area": str(floor_area) if floor_area is not None else None,
-                    "use": use,
-                    "basis_kind": basis_kind,
-                    "persons_per_room": persons_per_room,
-                    "area_per_person": str(area_per_person),
-                },
+                key=f"h{pk}", org_path=path, house_id=pk, message=_render(Kind.OVER_CAPACITY, detail), detail=detail
             )
         )
     return findings
@@ -416,17 +401,20 @@ def find_stale(*, stale_months: int, today: dt.date) -> list[Finding]:
         .values_list("pk", "person_id", "person__name", "house_id", "updated_on", "org_path")
         .iterator(chunk_size=BATCH)
     )
-    return [
-        Finding(
-            key=f"r{pk}",
-            org_path=path,
-            person_id=person_id,
-            house_id=house_id,
-            message=f"{name} 的居住登记自 {updated_on.isoformat()} 起未更新（超过 {stale_months} 个月）",
-            detail={"record": pk, "updated_on": updated_on.isoformat(), "months": stale_months, "name": name},
+    findings = []
+    for pk, person_id, name, house_id, updated_on, path in rows:
+        detail = {"record": pk, "updated_on": updated_on.isoformat(), "months": stale_months, "name": name}
+        findings.append(
+            Finding(
+                key=f"r{pk}",
+                org_path=path,
+                person_id=person_id,
+                house_id=house_id,
+                message=_render(Kind.STALE, detail),
+                detail=detail,
+            )
         )
-        for pk, person_id, name, house_id, updated_on, path in rows
-    ]
+    return findings
 
 
 def find_id_mismatch(reads: _Reads) -> list[Finding]:
@@ -459,39 +447,42 @@ def find_id_mismatch(reads: _Reads) -> list[Finding]:
     if undecryptable:
         for pk, name in Person.objects.filter(pk__in=undecryptable).values_list("pk", "name"):
             problems[pk] = (name, ["undecryptable"])
-    words = {
-        "sex": "性别",
-        "birth_date": "出生日期",
-    }
     homes = _home_paths(problems)
     findings = []
     for pk, (name, fields) in sorted(problems.items()):
         if pk not in homes:
             continue
-        if fields == ["number"]:
-            text = "证件号码未通过身份证号码校验（可能为历史数据录入错误）"
-        elif fields == ["undecryptable"]:
-            text = "证件号码无法解密（密钥缺失或数据损坏），请联系系统管理员"
-        else:
-            text = "登记的" + "、".join(words[f] for f in fields) + "与身份证号码不一致"
+        detail = {"fields": fields, "name": name}
         findings.append(
             Finding(
                 key=f"p{pk}",
                 org_path=homes[pk],
                 person_id=pk,
-                message=f"{name}：{text}"[:300],
-                detail={"fields": fields, "name": name},
+                message=_render(Kind.ID_MISMATCH, detail)[:300],
+                detail=detail,
             )
         )
     return findings
 
 
-# --- display -------------------------------------------------------------------------------------------
+# --- the sentences ---------------------------------------------------------------------------------------
 #
-# `QualityIssue.message` is stored in Chinese, as the detectors above write it: the scan compares it to
-# refresh issues and the queue searches it. A reader in another language sees the same sentence rendered
-# from the issue's kind and detail; the msgids are the detectors' wording, so in Chinese the rendering is
-# the stored message.
+# Each finding's sentence is rendered from its kind and detail. The detectors store it in Chinese (the scan
+# runs them in the default language) as `QualityIssue.message`: the scan compares it to refresh issues and
+# the queue searches it. A reader in another language gets the same sentence rendered again (`issue_text`).
+
+
+def _capacity_basis(detail: Mapping[str, Any]) -> str:
+    """How an over-capacity limit was reached: rooms × persons a room, or floor area ÷ area a person."""
+    if detail["basis_kind"] == "rooms":
+        return _("%(rooms)s 间 × 每间 %(per_room)s 人") % {
+            "rooms": detail["rooms"],
+            "per_room": detail["persons_per_room"],
+        }
+    return _("%(area)s㎡ ÷ 人均 %(per_person)s㎡") % {
+        "area": detail["floor_area"],
+        "per_person": detail["area_per_person"],
+    }
 
 
 def _render(kind: str, detail: Mapping[str, Any]) -> str:
@@ -527,20 +518,10 @@ def _render(kind: str, detail: Mapping[str, Any]) -> str:
             "why": why,
         }
     if kind == Kind.OVER_CAPACITY:
-        if detail["basis_kind"] == "rooms":
-            basis = _("%(rooms)s 间 × 每间 %(per_room)s 人") % {
-                "rooms": detail["rooms"],
-                "per_room": detail["persons_per_room"],
-            }
-        else:
-            basis = _("%(area)s㎡ ÷ 人均 %(per_person)s㎡") % {
-                "area": detail["floor_area"],
-                "per_person": detail["area_per_person"],
-            }
         return _("在住 %(residents)s 人，超过上限 %(limit)s 人（%(basis)s）") % {
             "residents": detail["residents"],
             "limit": detail["limit"],
-            "basis": basis,
+            "basis": _capacity_basis(detail),
         }
     if kind == Kind.STALE:
         return _("%(name)s 的居住登记自 %(since)s 起未更新（超过 %(months)s 个月）") % {
