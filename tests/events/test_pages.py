@@ -626,3 +626,12 @@ def test_the_timeline_names_each_actor_with_the_role_in_the_readers_language(loo
     # A row recorded before roles were kept as codes shows its label as it was recorded.
     CaseHistory.objects.filter(case=case, action=Action.FILE).update(data={}, actor_label="旧记录（事件中心派遣员）")
     assert "旧记录（事件中心派遣员）" in html(client.get(case_url(case)))
+
+
+def test_the_recorded_actor_label_is_in_the_default_language_whatever_the_actors(loop):
+    from django.utils import translation
+
+    with translation.override("en"):
+        case = services.case_transition(actor=loop.dispatcher, case=report(loop), action=Action.FILE)
+    row = CaseHistory.objects.get(case=case, action=Action.FILE)
+    assert row.actor_label == f"{loop.dispatcher.display_name}（事件中心派遣员）"

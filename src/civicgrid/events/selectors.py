@@ -38,6 +38,7 @@ from civicgrid.events.services import (
     DispatchProposal,
     _in_area,
     _side_allows,
+    actor_text,
     dispatch_proposal,
     dispatch_suggestion,
 )
@@ -450,16 +451,10 @@ def _department_names(codes: set[str]) -> dict[str, str]:
 def history_actor(row: CaseHistory) -> str:
     """Who acted on a step, in the reader's language: the name and role recorded with the step (rows
     recorded before the role was kept as a code show their label as recorded)."""
-    role, name = row.data.get("actor_role"), row.data.get("actor_name")
-    if not role:
+    role = row.data.get("actor_role")
+    if role != PUBLIC_ROLE and role not in Role.values:
         return row.actor_label
-    if role == PUBLIC_ROLE:
-        return _("%(name)s（%(role)s）") % {"name": name or _("群众"), "role": _("公众")}
-    try:
-        role_label = str(Role(role).label)
-    except ValueError:
-        return row.actor_label
-    return _("%(name)s（%(role)s）") % {"name": name, "role": role_label}
+    return actor_text(row.data.get("actor_name") or "", role)
 
 
 def case_timeline(*, case: Case) -> list[TimelineEntry]:
@@ -499,10 +494,7 @@ def case_timeline(*, case: Case) -> list[TimelineEntry]:
         if flag.automatic or flag.actor is None:
             who = _("系统")
         else:
-            who = _("%(name)s（%(role)s）") % {
-                "name": flag.actor.display_name,
-                "role": flag.actor.get_role_display(),
-            }
+            who = actor_text(flag.actor.display_name, flag.actor.role)
         entries.append(
             (
                 flag.at,

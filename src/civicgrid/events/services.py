@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -244,30 +245,35 @@ def case_report(*, actor: Any, report: Report, community: OrgUnit | None = None)
             from_state="",
             to_state=State.REPORTED,
             actor=case.reporter,
-            actor_label=_label(actor, report),
+            actor_label=_label(who := _who(actor, report)),
             at=now,
-            data={"channel": report.channel, **_who(actor, report)},
+            data={"channel": report.channel, **who},
         )
         audit_record(actor=actor, action="events.report", target=case, detail={"channel": report.channel})
     return case
 
 
-def _label(actor: Any, report: Report | None = None) -> str:
-    """Who acted, as recorded (in Chinese, whatever the actor's language): the name and role at the time."""
-    if getattr(actor, "is_authenticated", False):
-        return f"{actor.display_name}（{actor.get_role_display()}）"
-    return (report.reporter_name if report and report.reporter_name else "群众") + "（公众）"
+PUBLIC_ROLE = "public"
 
 
 def _who(actor: Any, report: Report | None = None) -> dict[str, str]:
-    """The same as codes kept in the history row's data, so that a page shows the role in its reader's
-    language (`selectors.history_actor`)."""
+    """Who acted, as codes kept in the history row's data: the name and role at the time."""
     if getattr(actor, "is_authenticated", False):
         return {"actor_name": actor.display_name, "actor_role": actor.role}
     return {"actor_name": report.reporter_name if report and report.reporter_name else "", "actor_role": PUBLIC_ROLE}
 
 
-PUBLIC_ROLE = "public"
+def actor_text(name: str, role: str) -> str:
+    """ "name（role）" in the active language; the public's reporters are "群众（公众）" when unnamed."""
+    if role == PUBLIC_ROLE:
+        return _("%(name)s（%(role)s）") % {"name": name or _("群众"), "role": _("公众")}
+    return _("%(name)s（%(role)s）") % {"name": name, "role": Role(role).label}
+
+
+def _label(who: dict[str, str]) -> str:
+    """The history row's recorded label, in the default language whatever the actor's."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return actor_text(who["actor_name"], who["actor_role"])
 
 
 def _set_due(case: Case, calendar: Any = None) -> None:
@@ -478,11 +484,11 @@ def _move(
                 from_state=from_state,
                 to_state=transition.target,
                 actor=actor,
-                actor_label=_label(actor),
+                actor_label=_label(who := _who(actor)),
                 department=locked.department,
                 at=now,
                 note=reason.strip(),
-                data={**extra, **(data or {}), **_who(actor)},
+                data={**extra, **(data or {}), **who},
                 step_hours=step_hours,
                 step_limit_hours=before.limit_hours,
             )
